@@ -1,0 +1,43 @@
+"""femhomog: finite elements for multiscale magnetization dynamics and waves in periodic composites.
+
+The package layout follows the pipeline (see README.md):
+
+``femhomog.periodic``  periodic constraints for dolfinx spaces (prolongation P, P^T A P)
+``femhomog.cell``      cell problems and correctors chi^k, homogenized tensor a^0 = A^H
+``femhomog.tensors``   pure-numpy symmetric tensor algebra (no dolfinx)
+``femhomog.meshes``    structured and gmsh periodic cells
+``femhomog.io``        TOML configs, JSON/CSV outputs, logging
+``femhomog.cli``       the ``femhomog`` command
+
+Importing the top-level package does not import dolfinx.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("femhomog")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+
+class FemhomogError(Exception):
+    """An error with a one-line, user-facing message (bad input, solver failure).
+
+    The CLI prints ``femhomog: error: <message>`` and exits non-zero without a
+    traceback for every subclass of this class.
+    """
+
+
+class ConfigError(FemhomogError):
+    """Invalid configuration key or value."""
+
+
+class MeshError(FemhomogError):
+    """Unreadable mesh or a mesh that does not fit the requested use (e.g. not periodic)."""
+
+
+class SolverError(FemhomogError):
+    """A linear/nonlinear solver diverged or failed."""
+
+
+__all__ = ["ConfigError", "FemhomogError", "MeshError", "SolverError", "__version__"]

@@ -1,0 +1,110 @@
+"""Driver of ``femhomog cell CONFIG --out DIR``: build the cell, solve, write ``tensors.json``.
+
+Physics lives in :mod:`femhomog.cell.correctors`; this module only turns a validated
+:class:`femhomog.io.config.CellJobConfig` into a :class:`PeriodicCell`, runs it and
+writes the results (atomically, rank 0).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from femhomog import __version__
+from femhomog import _fenicsx  # noqa: F401
+
+# isort: split
+import dolfinx
+from mpi4py import MPI
+
+from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
+from femhomog.cell.problem import PeriodicCell
+from femhomog.coefficients import CellCoefficient
+from femhomog.io.config import CellJobConfig
+from femhomog.io.logging import get_logger
+from femhomog.io.output import write_json_atomic
+from femhomog.meshes import periodic_box_mesh, read_cell_mesh
+
+log = get_logger(__name__)
+
+
+def build_cell(cfg: CellJobConfig, comm: MPI.Comm) -> PeriodicCell:
+    """Mesh, coefficient and factorized periodic operator from a cell config."""
+    c = cfg.cell
+    cell_tags = None
+    if c.mesh is not None:
+        data = read_cell_mesh(comm, c.mesh)
+        mesh, cell_tags = data.mesh, data.cell_tags
+    else:
+        mesh = periodic_box_mesh(comm, c.dim, c.cell_type, c.cells_per_side)
+    dim = mesh.topology.dim
+    if c.materials is not None:
+        coefficient = CellCoefficient.from_materials(c.materials, dim)
+    else:
+        coefficient = CellCoefficient.from_expression(c.coefficient, dim)
+    return PeriodicCell.create(
+        mesh,
+        coefficient,
+        degree=c.degree,
+        cell_tags=cell_tags,
+        quadrature_degree=c.quadrature_degree,
+        solver_type=cfg.solver.type,
+        rtol=cfg.solver.rtol,
+        max_it=cfg.solver.max_it,
+    )
+
+
+def write_fields(path: Path, functions: list[dolfinx.fem.Function], comm: MPI.Comm) -> None:
+    """Correctors to a VTX (ADIOS2 BP) folder readable by ParaView."""
+    with dolfinx.io.VTXWriter(comm, str(path), functions, engine="BP4") as vtx:
+        vtx.write(0.0)
+
+
+def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
+    """Run a first-order cell job and write ``out_dir/tensors.json``.
+
+    Returns
+    -------
+    dict
+        The content of ``tensors.json``: ``a0`` (d x d nested list), ``dim``,
+        ``dofs`` (global dofs of the Lagrange space), ``periodic_dofs``, ``ranks``,
+        ``wall_time_s``, ``femhomog_version``, solver statistics and the config.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    if comm.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    cell = build_cell(cfg, comm)
+    log.info(
+        "cell: dim %d, %d dofs (%d periodic), degree %d, solver %s",
+        cell.dim,
+        cell.num_dofs,
+        cell.num_periodic_dofs,
+        cell.degree,
+        cell.solver.solver_type,
+    )
+    chis = first_order_correctors(cell)
+    a0 = homogenized_tensor(cell, chis)
+    if cfg.output.fields:
+        write_fields(out_dir / "correctors.bp", chis, comm)
+    wall = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    summary: dict[str, Any] = {
+        "a0": a0.tolist(),
+        "dim": cell.dim,
+        "dofs": cell.num_dofs,
+        "periodic_dofs": cell.num_periodic_dofs,
+        "degree": cell.degree,
+        "ranks": comm.size,
+        "wall_time_s": wall,
+        "femhomog_version": __version__,
+        "dolfinx_version": dolfinx.__version__,
+        "coefficient": cell.coefficient.describe(),
+        "solver": {"type": cell.solver.solver_type, **cell.solver.stats.as_dict()},
+        "cell_problems_solved": len(chis),
+        "config": cfg.raw,
+    }
+    path = write_json_atomic(out_dir / "tensors.json", summary, comm)
+    summary["tensors_json"] = str(path)
+    return summary

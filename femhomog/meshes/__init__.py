@@ -1,0 +1,43 @@
+"""Periodic unit-cell meshes: structured dolfinx boxes and gmsh cells.
+
+``periodic_box_mesh``       structured box, boundary meshes translation-compatible
+``check_periodic_boundary`` verify that opposite boundary faces match (MeshError)
+``inclusion_cell``          gmsh cell with a disc / ball (tags 1 = matrix, 2 = inclusion)
+``laminate_cell``           gmsh two-layer laminate (tags 1, 2)
+``read_cell_mesh``          read a ``.msh`` cell (MeshError on bad files)
+
+Importing this package imports dolfinx; gmsh is imported only when a gmsh
+builder runs.
+"""
+
+from femhomog.meshes.gmsh_cells import (
+    FACET_TAG_INTERFACE,
+    INCLUSION_TAG,
+    MATERIAL1_TAG,
+    MATERIAL2_TAG,
+    MATRIX_TAG,
+    boundary_facet_tag,
+    inclusion_cell,
+    laminate_cell,
+    read_cell_mesh,
+)
+from femhomog.meshes.structured import (
+    CELL_TYPES_BY_DIM,
+    check_periodic_boundary,
+    periodic_box_mesh,
+)
+
+__all__ = [
+    "CELL_TYPES_BY_DIM",
+    "FACET_TAG_INTERFACE",
+    "INCLUSION_TAG",
+    "MATERIAL1_TAG",
+    "MATERIAL2_TAG",
+    "MATRIX_TAG",
+    "boundary_facet_tag",
+    "check_periodic_boundary",
+    "inclusion_cell",
+    "laminate_cell",
+    "periodic_box_mesh",
+    "read_cell_mesh",
+]
