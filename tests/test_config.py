@@ -61,7 +61,7 @@ def test_minimal_config_defaults() -> None:
     assert cfg.cell.degree == 2
     assert cfg.cell.quadrature_degree is None
     assert cfg.cell.mesh is None and cfg.cell.materials is None
-    assert (cfg.solver.type, cfg.solver.rtol, cfg.solver.max_it) == ("auto", 1e-12, 2000)
+    assert (cfg.solver.type, cfg.solver.rtol, cfg.solver.max_it) == ("auto", 1e-10, 2000)
     assert cfg.output.fields is False
 
 
@@ -83,7 +83,7 @@ def test_raw_is_json_serializable_with_defaults() -> None:
     raw = json.loads(json.dumps(cfg.raw))
     assert raw["cell"]["degree"] == 3
     assert raw["cell"]["cell_type"] == "quadrilateral"  # derived default recorded
-    assert raw["solver"] == {"type": "auto", "rtol": 1e-12, "max_it": 2000}
+    assert raw["solver"] == {"type": "auto", "rtol": 1e-10, "max_it": 2000}
     assert raw["output"] == {"fields": False}
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femhomog import ConfigError, MeshError
-from femhomog import _fenicsx  # noqa: F401  (must precede dolfinx, petsc4py and mpi4py)
+from femhomog import (
+    ConfigError,
+    MeshError,
+    _fenicsx,  # noqa: F401  (must precede dolfinx, petsc4py and mpi4py)
+)
 
 # isort: split
 import gmsh
@@ -446,6 +449,9 @@ def test_cells_parallel(tmp_path: Path) -> None:
 
     lam = laminate_cell(comm, 3, fraction=0.3, mesh_size=0.2)
     assert _cell_volume(lam.mesh, lam.cell_tags, MATERIAL1_TAG) == pytest.approx(0.3, abs=1e-12)
+    # Interior-facet integrals need the shared_facet ghost mode in parallel.
+    dS = ufl.Measure("dS", domain=lam.mesh, subdomain_data=lam.facet_tags)
+    assert _integrate(lam.mesh, dS(FACET_TAG_INTERFACE)) == pytest.approx(1.0, abs=1e-12)
     _assert_faces_translate(lam.mesh, 0)
     _assert_faces_translate(lam.mesh, 2)
     check_periodic_boundary(comm, lam.mesh)

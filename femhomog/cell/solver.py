@@ -90,7 +90,7 @@ class CellSolver:
         a: ufl.core.expr.Expr,
         constraint: LinearConstraint,
         solver_type: str = "auto",
-        rtol: float = 1e-12,
+        rtol: float = 1e-10,
         max_it: int = 2000,
         dx: ufl.Measure | None = None,
     ) -> None:

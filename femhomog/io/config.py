@@ -810,7 +810,7 @@ SOLVER_SECTION = Section(
     fields=(
         Field("type", choice("auto", "direct", "iterative"), "auto",
               "auto | direct (MUMPS LU) | iterative (CG + GAMG); auto lets femhomog choose."),
-        Field("rtol", real(0, 1), 1e-12, "Relative residual tolerance of the iterative solver."),
+        Field("rtol", real(0, 1), 1e-10, "Relative residual tolerance of the iterative solver."),
         Field("max_it", integer(1), 2000, "Maximum iterations of the iterative solver."),
     ),
 )

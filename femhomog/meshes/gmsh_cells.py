@@ -8,17 +8,17 @@ and distributes it with :func:`dolfinx.io.gmsh.model_to_mesh`.
 
 Tag conventions (the same in the ``.msh`` files written with ``msh_file``):
 
-=================  ===  ====================  ==========================================
-entity             tag  physical name         meaning
-=================  ===  ====================  ==========================================
-cells              1    ``matrix``            inclusion cell: the host material
-cells              2    ``inclusion``         inclusion cell: the disc / ball
-cells              1    ``material1``         laminate: ``y[axis] < fraction``
-cells              2    ``material2``         laminate: ``y[axis] > fraction``
-facets             2i+1 ``y{i}_0``            boundary face ``y_i = 0`` (i = 0..d-1)
-facets             2i+2 ``y{i}_1``            boundary face ``y_i = 1``
-facets             10   ``interface``         interface between materials 1 and 2
-=================  ===  ====================  ==========================================
+=======  ======  ===============  =========================================
+entity   tag     physical name    meaning
+=======  ======  ===============  =========================================
+cells    1       ``matrix``       inclusion cell: the host material
+cells    2       ``inclusion``    inclusion cell: the disc / ball
+cells    1       ``material1``    laminate: ``y[axis] < fraction``
+cells    2       ``material2``    laminate: ``y[axis] > fraction``
+facets   2i + 1  ``y{i}_0``       boundary face ``y_i = 0`` (i = 0..d-1)
+facets   2i + 2  ``y{i}_1``       boundary face ``y_i = 1``
+facets   10      ``interface``    interface between materials 1 and 2
+=======  ======  ===============  =========================================
 
 Facet tags are only created with ``tag_facets=True`` (the default).  The
 laminate interface is the single plane ``y[axis] = fraction``; the other
@@ -29,6 +29,10 @@ gmsh is a process-wide singleton: the builders initialize it only if it is not
 initialized yet (and then finalize it again), always work in a fresh model
 (removed afterwards) and restore the options they change, so they can be
 called repeatedly and from code that uses gmsh itself.
+
+The distributed meshes use the ``shared_facet`` ghost mode by default, like
+the dolfinx box meshes (``model_to_mesh`` alone would give ``GhostMode.none``,
+with which interior-facet integrals such as ``dS(10)`` fail in parallel).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from femhomog import (
 # isort: split
 from dolfinx.io import gmsh as dgmsh
 from dolfinx.io.gmsh import MeshData
+from dolfinx.mesh import GhostMode, create_cell_partitioner
 from mpi4py import MPI
 
 __all__ = [
@@ -169,6 +174,7 @@ def _distribute(
     comm: MPI.Comm,
     kind: str,
     prepare: Callable[[object], int],
+    ghost_mode: GhostMode,
     verbose: bool = False,
     options: dict[str, float] | None = None,
     rank: int = 0,
@@ -198,17 +204,21 @@ def _distribute(
             error, gdim = comm.bcast((error, gdim), root=rank)
             if error is not None:
                 raise MeshError(error)
-            return _model_to_mesh(model, comm, rank, gdim)
+            return _model_to_mesh(model, comm, rank, gdim, ghost_mode)
     error, gdim = comm.bcast(None, root=rank)
     if error is not None:
         raise MeshError(error)
-    return _model_to_mesh(None, comm, rank, gdim)
+    return _model_to_mesh(None, comm, rank, gdim, ghost_mode)
 
 
-def _model_to_mesh(model, comm: MPI.Comm, rank: int, gdim: int) -> MeshData:
+def _model_to_mesh(model, comm: MPI.Comm, rank: int, gdim: int, ghost_mode: GhostMode) -> MeshData:
     """:func:`dolfinx.io.gmsh.model_to_mesh` with its collective errors as MeshError."""
+    # Without a partitioner model_to_mesh (create_mesh) uses GhostMode.none,
+    # unlike create_box & co; interior-facet integrals (dS, e.g. over the
+    # interface tag) then fail in parallel.  Default to shared_facet like them.
+    partitioner = create_cell_partitioner(ghost_mode, 2) if comm.size > 1 else None
     try:
-        return dgmsh.model_to_mesh(model, comm, rank, gdim=gdim)
+        return dgmsh.model_to_mesh(model, comm, rank, gdim=gdim, partitioner=partitioner)
     except RuntimeError as exc:
         # The "no physical groups" / "cells tagged once" checks in dolfinx are
         # broadcast, so every rank gets here together.
@@ -335,6 +345,7 @@ def inclusion_cell(
     order: int = 1,
     msh_file: str | Path | None = None,
     tag_facets: bool = True,
+    ghost_mode: GhostMode = GhostMode.shared_facet,
     verbose: bool = False,
 ) -> MeshData:
     """Periodic unit cell with a circular (2D) or spherical (3D) inclusion.
@@ -366,6 +377,10 @@ def inclusion_cell(
         If given, also write the mesh to this ``.msh`` file (rank 0).
     tag_facets
         Create the boundary-face and interface facet tags (see module docs).
+    ghost_mode
+        dolfinx ghost mode of the distributed mesh; ``shared_facet`` (the
+        default, as for the dolfinx box meshes) is needed for interior-facet
+        integrals such as ``dS(10)`` in parallel.
     verbose
         Let gmsh print to the terminal.
 
@@ -466,7 +481,7 @@ def inclusion_cell(
         return dim
 
     options = _mesh_options(max(h, h_in))
-    return _distribute(comm, f"inclusion{dim}d", prepare, verbose, options)
+    return _distribute(comm, f"inclusion{dim}d", prepare, ghost_mode, verbose, options)
 
 
 def laminate_cell(
@@ -477,6 +492,7 @@ def laminate_cell(
     mesh_size: float = 0.05,
     msh_file: str | Path | None = None,
     tag_facets: bool = True,
+    ghost_mode: GhostMode = GhostMode.shared_facet,
     verbose: bool = False,
 ) -> MeshData:
     """Periodic two-layer laminate cell ``[0, 1]^d``, layers normal to ``y[axis]``.
@@ -498,6 +514,10 @@ def laminate_cell(
         If given, also write the mesh to this ``.msh`` file (rank 0).
     tag_facets
         Create the boundary-face and interface facet tags (see module docs).
+    ghost_mode
+        dolfinx ghost mode of the distributed mesh; ``shared_facet`` (the
+        default, as for the dolfinx box meshes) is needed for interior-facet
+        integrals such as ``dS(10)`` in parallel.
     verbose
         Let gmsh print to the terminal.
 
@@ -561,7 +581,7 @@ def laminate_cell(
         return dim
 
     options = _mesh_options(h)
-    return _distribute(comm, f"laminate{dim}d", prepare, verbose, options)
+    return _distribute(comm, f"laminate{dim}d", prepare, ghost_mode, verbose, options)
 
 
 # ---------------------------------------------------------------------------
@@ -573,6 +593,7 @@ def read_cell_mesh(
     comm: MPI.Comm,
     path: str | Path,
     gdim: int | None = None,
+    ghost_mode: GhostMode = GhostMode.shared_facet,
     verbose: bool = False,
 ) -> MeshData:
     """Read a cell mesh from a gmsh ``.msh`` file (e.g. written with ``msh_file``).
@@ -588,6 +609,8 @@ def read_cell_mesh(
         ``.msh`` file.
     gdim
         Geometric dimension; default: the topological dimension of the cells.
+    ghost_mode
+        dolfinx ghost mode of the distributed mesh (default ``shared_facet``).
     verbose
         Let gmsh print to the terminal.
 
@@ -641,4 +664,4 @@ def read_cell_mesh(
                 raise MeshError(f"{str(p)!r}: element type {name!r} is not supported")
         return g
 
-    return _distribute(comm, "read", prepare, verbose)
+    return _distribute(comm, "read", prepare, ghost_mode, verbose)

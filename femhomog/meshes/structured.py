@@ -14,7 +14,7 @@ dofs on ``y_i = 0`` with those on ``y_i = L_i``) needs:
   ``(0,0,0)-(1,1,1)``.  Because every cube is cut in the same way, the face
   triangulation on ``y_i = 0`` of a cube is the translate of its ``y_i = 1``
   face, hence the two boundary faces of the box are translates too (checked by
-  ``tests/test_meshes.py::test_structured_faces_are_translates``).
+  ``tests/test_meshes.py::test_structured_counts_volume_periodic``).
 """
 
 from __future__ import annotations
