@@ -105,7 +105,7 @@ def test_unknown_key_suggests_close_match() -> None:
 
 def test_unknown_section() -> None:
     message = error_of(BASE + "[solvr]\nrtol = 1e-8\n")
-    assert message.startswith("unknown section 'solvr' (allowed: cell, solver, output)")
+    assert message.startswith("unknown section 'solvr' (allowed: cell, geometry, solver, output)")
 
 
 def test_section_must_be_table() -> None:
@@ -284,8 +284,22 @@ def test_materials(mesh_dir: Path) -> None:
 
 
 def test_materials_require_mesh() -> None:
+    message = error_of("[cell]\ndim = 2\nmaterials = {1 = 1.0}\n")
+    assert message.startswith("cell.materials requires cell.mesh or geometry.builder")
     message = error_of("[cell]\ndim = 2\ncoefficient = 1\nmaterials = {1 = 1.0}\n")
-    assert message.startswith("cell.materials requires cell.mesh")
+    assert message.startswith("give either cell.coefficient or cell.materials")
+
+
+def test_geometry_builder_rules() -> None:
+    ok = load_cell_config(None, text="[cell]\ndim = 3\nmaterials = {1 = 1.0, 2 = 5.0}\n"
+                          "[geometry]\nbuilder = 'inclusion'\nradius = 0.3\n")
+    assert ok.geometry.builder == "inclusion" and ok.geometry.radius == 0.3
+    assert error_of("[cell]\ndim = 1\nmaterials = {1 = 1.0}\n[geometry]\nbuilder = 'inclusion'\n"
+                    ).startswith("geometry.builder = 'inclusion' needs cell.dim = 2 or 3")
+    assert "radius" in error_of("[cell]\ndim = 2\nmaterials = {1 = 1.0}\n"
+                                "[geometry]\nbuilder = 'inclusion'\nradius = 0.7\n")
+    assert "geometry.axis must be < cell.dim" in error_of(
+        "[cell]\ndim = 2\nmaterials = {1 = 1.0}\n[geometry]\nbuilder = 'laminate'\naxis = 2\n")
 
 
 def test_materials_key_must_be_int(mesh_dir: Path) -> None:

@@ -24,17 +24,28 @@ from femhomog.coefficients import CellCoefficient
 from femhomog.io.config import CellJobConfig
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_json_atomic
-from femhomog.meshes import periodic_box_mesh, read_cell_mesh
+from femhomog.meshes import inclusion_cell, laminate_cell, periodic_box_mesh, read_cell_mesh
 
 log = get_logger(__name__)
 
 
 def build_cell(cfg: CellJobConfig, comm: MPI.Comm) -> PeriodicCell:
     """Mesh, coefficient and factorized periodic operator from a cell config."""
-    c = cfg.cell
+    c, g = cfg.cell, cfg.geometry
     cell_tags = None
-    if c.mesh is not None:
-        data = read_cell_mesh(comm, c.mesh)
+    if c.mesh is not None or g.builder is not None:
+        if c.mesh is not None:
+            data = read_cell_mesh(comm, c.mesh)
+        elif g.builder == "inclusion":
+            data = inclusion_cell(
+                comm,
+                c.dim,
+                radius=g.radius,
+                mesh_size=g.mesh_size,
+                inclusion_mesh_size=g.inclusion_mesh_size,
+            )
+        else:
+            data = laminate_cell(comm, c.dim, fraction=g.fraction, axis=g.axis, mesh_size=g.mesh_size)
         mesh, cell_tags = data.mesh, data.cell_tags
     else:
         mesh = periodic_box_mesh(comm, c.dim, c.cell_type, c.cells_per_side)

@@ -724,11 +724,9 @@ def _check_cell(values: dict[str, Any]) -> dict[str, Any]:
     """Cross-field rules of ``[cell]``; fills the default ``cell_type``."""
     dim, mesh = values["dim"], values["mesh"]
     coefficient, materials = values["coefficient"], values["materials"]
-    if materials is not None and mesh is None:
-        raise ConfigError(
-            "cell.materials requires cell.mesh (its keys are the mesh's physical group tags)"
-        )
-    if mesh is None:
+    # materials without a mesh is checked in load_cell_config: a [geometry] builder
+    # also provides physical groups.
+    if mesh is None and materials is None:
         if dim is None:
             raise ConfigError("cell.dim is required unless cell.mesh is given")
         if coefficient is None:
@@ -737,9 +735,9 @@ def _check_cell(values: dict[str, Any]) -> dict[str, Any]:
     else:
         if coefficient is None and materials is None:
             raise ConfigError("cell.mesh needs cell.coefficient or cell.materials")
-        if coefficient is not None and materials is not None:
-            # Which one would win is not obvious; refuse rather than guess.
-            raise ConfigError("give either cell.coefficient or cell.materials, not both")
+    if coefficient is not None and materials is not None:
+        # Which one would win is not obvious; refuse rather than guess.
+        raise ConfigError("give either cell.coefficient or cell.materials, not both")
 
     # Matrix sizes: equal to dim if known, else at least consistent.
     sizes = {}
@@ -804,12 +802,44 @@ CELL_SECTION = Section(
     ),
 )
 
+def _check_geometry(values: dict[str, Any]) -> dict[str, Any]:
+    """Rules of ``[geometry]`` that need only its own keys."""
+    r = values["radius"]
+    if not 0 < r < 0.5:
+        raise ConfigError(f"geometry.radius must lie in (0, 0.5) (inside the unit cell), got {r}")
+    f = values["fraction"]
+    if not 0 < f < 1:
+        raise ConfigError(f"geometry.fraction must lie in (0, 1), got {f}")
+    return values
+
+
+GEOMETRY_SECTION = Section(
+    name="geometry",
+    help="Optional gmsh-built periodic cell (instead of cell.mesh or the structured mesh). "
+    "Physical groups: inclusion 1 = matrix, 2 = inclusion; laminate 1 = y[axis] < fraction, 2 above.",
+    check=_check_geometry,
+    fields=(
+        Field("builder", choice("inclusion", "laminate"), None,
+              "inclusion (disc / ball in the unit cell, dim 2 or 3) | laminate (two layers, "
+              "dim 1..3). Needs cell.dim and cell.materials (or cell.coefficient).",
+              example="inclusion", commented=True),
+        Field("radius", real(0, 0.5), 0.25, "Inclusion radius (0 < r < 0.5)."),
+        Field("fraction", real(0, 1), 0.5, "Laminate: volume fraction of material 1."),
+        Field("axis", integer(0, 2), None, "Laminate: layers are normal to y[axis] "
+              "(default: the last axis).", example=1, commented=True),
+        Field("mesh_size", real(0, 1), 0.05, "Target element size in the matrix."),
+        Field("inclusion_mesh_size", real(0, 1), None,
+              "Element size inside the inclusion (default: mesh_size).", example=0.03,
+              commented=True),
+    ),
+)
+
 SOLVER_SECTION = Section(
     name="solver",
     help="Linear solver.",
     fields=(
         Field("type", choice("auto", "direct", "iterative"), "auto",
-              "auto | direct (MUMPS LU) | iterative (CG + GAMG); auto lets femhomog choose."),
+              "auto | direct (MUMPS Cholesky) | iterative (CG + GAMG); auto lets femhomog choose."),
         Field("rtol", real(0, 1), 1e-10, "Relative residual tolerance of the iterative solver."),
         Field("max_it", integer(1), 2000, "Maximum iterations of the iterative solver."),
     ),
@@ -829,7 +859,7 @@ CELL_SCHEMA = Schema(
         "femhomog cell job: homogenized coefficient a^0 of a periodic cell problem.\n"
         "Run: femhomog cell THIS.toml --out DIR [--set section.key=value ...]"
     ),
-    sections=(CELL_SECTION, SOLVER_SECTION, OUTPUT_SECTION),
+    sections=(CELL_SECTION, GEOMETRY_SECTION, SOLVER_SECTION, OUTPUT_SECTION),
 )
 
 
@@ -845,6 +875,18 @@ class CellSection:
     cells_per_side: int
     degree: int
     quadrature_degree: int | None
+
+
+@dataclass(frozen=True)
+class GeometrySection:
+    """``[geometry]``: an optional gmsh periodic cell builder and its parameters."""
+
+    builder: str | None
+    radius: float
+    fraction: float
+    axis: int | None
+    mesh_size: float
+    inclusion_mesh_size: float | None
 
 
 @dataclass(frozen=True)
@@ -873,9 +915,30 @@ class CellJobConfig:
     """
 
     cell: CellSection
+    geometry: GeometrySection
     solver: SolverSection
     output: OutputSection
     raw: dict
+
+
+def _check_cell_geometry(cell: dict[str, Any], geometry: dict[str, Any]) -> None:
+    """Rules across [cell] and [geometry]."""
+    builder = geometry["builder"]
+    if builder is None:
+        if cell["materials"] is not None and cell["mesh"] is None:
+            raise ConfigError("cell.materials requires cell.mesh or geometry.builder "
+                              "(its keys are physical group tags)")
+        return
+    if cell["mesh"] is not None:
+        raise ConfigError("give either cell.mesh or geometry.builder, not both")
+    dim = cell["dim"]
+    if dim is None:
+        raise ConfigError(f"geometry.builder = '{builder}' needs cell.dim")
+    if builder == "inclusion" and dim == 1:
+        raise ConfigError("geometry.builder = 'inclusion' needs cell.dim = 2 or 3")
+    axis = geometry["axis"]
+    if axis is not None and axis >= dim:
+        raise ConfigError(f"geometry.axis must be < cell.dim = {dim}, got {axis}")
 
 
 def load_cell_config(
@@ -905,8 +968,10 @@ def load_cell_config(
         Anything wrong with the file, the overrides or the values.
     """
     values, raw = load_job_config(CELL_SCHEMA, path, overrides, text=text)
+    _check_cell_geometry(values["cell"], values["geometry"])
     return CellJobConfig(
         cell=CellSection(**values["cell"]),
+        geometry=GeometrySection(**values["geometry"]),
         solver=SolverSection(**values["solver"]),
         output=OutputSection(**values["output"]),
         raw=raw,
