@@ -105,7 +105,7 @@ def test_unknown_key_suggests_close_match() -> None:
 
 def test_unknown_section() -> None:
     message = error_of(BASE + "[solvr]\nrtol = 1e-8\n")
-    assert message.startswith("unknown section 'solvr' (allowed: cell, geometry, solver, output)")
+    assert message.startswith("unknown section 'solvr' (allowed: cell, geometry, homogenization, solver, output)")
 
 
 def test_section_must_be_table() -> None:

@@ -18,7 +18,7 @@ from femhomog import _fenicsx  # noqa: F401
 import dolfinx
 from mpi4py import MPI
 
-from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
+from femhomog.cell.effective import homogenize_cell
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
 from femhomog.io.config import CellJobConfig
@@ -73,14 +73,16 @@ def write_fields(path: Path, functions: list[dolfinx.fem.Function], comm: MPI.Co
 
 
 def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
-    """Run a first-order cell job and write ``out_dir/tensors.json``.
+    """Run a cell job (a^0 and, for order s >= 1, the effective wave tensors); write tensors.json.
 
     Returns
     -------
     dict
-        The content of ``tensors.json``: ``a0`` (d x d nested list), ``dim``,
-        ``dofs`` (global dofs of the Lagrange space), ``periodic_dofs``, ``ranks``,
-        ``wall_time_s``, ``femhomog_version``, solver statistics and the config.
+        The content of ``tensors.json``: ``a0`` (d x d nested list), ``g2``, ``a2``,
+        ``b2``, ... (full symmetric tensors as nested lists), ``delta``, ``method``,
+        ``cell_problems_solved`` and per-order timings (see
+        :meth:`CellHomogenization.as_dict`), ``dim``, ``dofs``, ``periodic_dofs``,
+        ``ranks``, ``wall_time_s``, ``femhomog_version``, solver statistics, config.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -96,13 +98,14 @@ def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[s
         cell.degree,
         cell.solver.solver_type,
     )
-    chis = first_order_correctors(cell)
-    a0 = homogenized_tensor(cell, chis)
+    h = cfg.homogenization
+    result = homogenize_cell(cell, order=h.order, method=h.method, delta=h.delta)
+    chis = [f for k in range(1, result.correctors.order + 1) for f in result.correctors.chi[k].values()]
     if cfg.output.fields:
         write_fields(out_dir / "correctors.bp", chis, comm)
     wall = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     summary: dict[str, Any] = {
-        "a0": a0.tolist(),
+        **result.as_dict(),
         "dim": cell.dim,
         "dofs": cell.num_dofs,
         "periodic_dofs": cell.num_periodic_dofs,
@@ -113,7 +116,6 @@ def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[s
         "dolfinx_version": dolfinx.__version__,
         "coefficient": cell.coefficient.describe(),
         "solver": {"type": cell.solver.solver_type, **cell.solver.stats.as_dict()},
-        "cell_problems_solved": len(chis),
         "config": cfg.raw,
     }
     path = write_json_atomic(out_dir / "tensors.json", summary, comm)

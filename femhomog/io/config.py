@@ -834,6 +834,45 @@ GEOMETRY_SECTION = Section(
     ),
 )
 
+def _convert_delta(value: Any, key: str) -> Any:
+    def one(v: Any) -> Any:
+        if isinstance(v, str) and v in ("star", "smallest"):
+            return v
+        if _is_number(v) and math.isfinite(v) and v >= 0:
+            return float(v)
+        raise ConfigError(f"{key} must be \"star\", \"smallest\", a number >= 0 or a list of "
+                          f"those (one per order), got {show(v)}")
+
+    if isinstance(value, list):
+        return [one(v) for v in value]
+    return one(value)
+
+
+def _check_homogenization(values: dict[str, Any]) -> dict[str, Any]:
+    delta = values["delta"]
+    if isinstance(delta, list) and len(delta) != values["order"]:
+        raise ConfigError(f"homogenization.delta: a list needs one value per order "
+                          f"r = 1..{values['order']}, got {len(delta)}")
+    return values
+
+
+HOMOGENIZATION_SECTION = Section(
+    name="homogenization",
+    help="Effective wave equation of order s = floor(alpha/2) for the timescale eps^-alpha "
+    "(wave paper): tensors a^0, S(g^2r), a^2r, b^2r (Lemma 4), r = 1..s.",
+    check=_check_homogenization,
+    fields=(
+        Field("order", integer(0, 6), 0,
+              "s: 0 gives a^0 only; s >= 1 adds g^2, a^2, b^2, ..., g^2s, a^2s, b^2s."),
+        Field("method", choice("theorem3", "naive"), "theorem3",
+              "theorem3 (41)-(42): correctors chi^1..chi^(s+1) | naive (40): chi^1..chi^(2s+1)."),
+        Field("delta", Validator("\"star\", \"smallest\", a number >= 0 or a list",
+                                 _convert_delta), "star",
+              "delta of (37)-(38): \"star\" (delta*), \"smallest\" (smallest admissible), a "
+              "number >= delta*, or a list with one value per order."),
+    ),
+)
+
 SOLVER_SECTION = Section(
     name="solver",
     help="Linear solver.",
@@ -859,7 +898,7 @@ CELL_SCHEMA = Schema(
         "femhomog cell job: homogenized coefficient a^0 of a periodic cell problem.\n"
         "Run: femhomog cell THIS.toml --out DIR [--set section.key=value ...]"
     ),
-    sections=(CELL_SECTION, GEOMETRY_SECTION, SOLVER_SECTION, OUTPUT_SECTION),
+    sections=(CELL_SECTION, GEOMETRY_SECTION, HOMOGENIZATION_SECTION, SOLVER_SECTION, OUTPUT_SECTION),
 )
 
 
@@ -890,6 +929,15 @@ class GeometrySection:
 
 
 @dataclass(frozen=True)
+class HomogenizationSection:
+    """``[homogenization]``: order s of the effective wave equation and how to get it."""
+
+    order: int
+    method: str
+    delta: str | float | list
+
+
+@dataclass(frozen=True)
 class SolverSection:
     """``[solver]``: linear solver choice and tolerances."""
 
@@ -916,6 +964,7 @@ class CellJobConfig:
 
     cell: CellSection
     geometry: GeometrySection
+    homogenization: HomogenizationSection
     solver: SolverSection
     output: OutputSection
     raw: dict
@@ -972,6 +1021,7 @@ def load_cell_config(
     return CellJobConfig(
         cell=CellSection(**values["cell"]),
         geometry=GeometrySection(**values["geometry"]),
+        homogenization=HomogenizationSection(**values["homogenization"]),
         solver=SolverSection(**values["solver"]),
         output=OutputSection(**values["output"]),
         raw=raw,

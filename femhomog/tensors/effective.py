@@ -186,8 +186,15 @@ class EffectiveTensors:
         for the first ``s`` tensors ``g``)."""
         if not 0 <= s <= self.order:
             raise ConfigError(f"truncated: order must be in 0..{self.order}, got {s}")
-        return EffectiveTensors(self.a0, self.g[:s], self.a[:s], self.b[:s], self.delta[:s],
-                                self.qcheck[:s], self.delta_star[:s])
+        return EffectiveTensors(
+            self.a0,
+            self.g[:s],
+            self.a[:s],
+            self.b[:s],
+            self.delta[:s],
+            self.qcheck[:s],
+            self.delta_star[:s],
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready nested lists (full arrays, index order of the paper, 0-based)."""
@@ -347,16 +354,18 @@ def lemma4_pair(qcheck: object, a0: object, delta: float) -> tuple[np.ndarray, n
 def _delta_list(delta: object, s: int) -> list[float | str | None]:
     if delta is None or isinstance(delta, str):
         if isinstance(delta, str) and delta not in ("star", "smallest"):
-            raise ConfigError(f"delta: unknown choice {delta!r} (None, 'star', 'smallest', "
-                              "a number or a list)")
+            raise ConfigError(
+                f"delta: unknown choice {delta!r} (None, 'star', 'smallest', a number or a list)"
+            )
         return [delta] * s
     if isinstance(delta, (int, float, np.integer, np.floating)):
         return [float(delta)] * s
     if isinstance(delta, (Sequence, np.ndarray)):
         vals = list(delta)
         if len(vals) != s:
-            raise ConfigError(f"delta: a list needs one value per order r = 1..{s}, "
-                              f"got {len(vals)}")
+            raise ConfigError(
+                f"delta: a list needs one value per order r = 1..{s}, got {len(vals)}"
+            )
         out: list[float | str | None] = []
         for v in vals:
             out.extend(_delta_list(v, 1))
@@ -364,9 +373,11 @@ def _delta_list(delta: object, s: int) -> list[float | str | None]:
     raise ConfigError(f"delta: expected None, a number or a list, got {type(delta).__name__}")
 
 
-def effective_wave_tensors(a0: object, g_sym_list: Sequence[object],
-                           delta: float | Sequence[float | None] | str | None = None,
-                           ) -> EffectiveTensors:
+def effective_wave_tensors(
+    a0: object,
+    g_sym_list: Sequence[object],
+    delta: float | Sequence[float | None] | str | None = None,
+) -> EffectiveTensors:
     """Tensors ``a^{2r}, b^{2r}`` (r = 1..s) of an effective equation (14) (Lemma 4).
 
     Parameters
@@ -417,8 +428,10 @@ def effective_wave_tensors(a0: object, g_sym_list: Sequence[object],
             if not np.isfinite(dr) or dr < 0.0:
                 raise ConfigError(f"delta for r = {r} must be a finite number >= 0, got {dr}")
             if dr < dstar * (1.0 - _DELTA_RTOL):
-                raise ConfigError(f"delta = {dr:.6g} for r = {r} is below delta* = {dstar:.6g} "
-                                  "of (37): Lemma 4 needs delta >= delta*")
+                raise ConfigError(
+                    f"delta = {dr:.6g} for r = {r} is below delta* = {dstar:.6g} "
+                    "of (37): Lemma 4 needs delta >= delta*"
+                )
         a_r, b_r = lemma4_pair(q, a0, dr)
         a_list.append(a_r)
         b_list.append(b_r)
@@ -430,21 +443,27 @@ def effective_wave_tensors(a0: object, g_sym_list: Sequence[object],
         for ell in range(r):
             cr -= tensor_product(cs[ell], b_list[r - ell - 1])
         cs.append(cr)
-    return EffectiveTensors(a0=a0, g=gs, a=a_list, b=b_list, delta=deltas, qcheck=q_list,
-                            delta_star=stars)
+    return EffectiveTensors(
+        a0=a0, g=gs, a=a_list, b=b_list, delta=deltas, qcheck=q_list, delta_star=stars
+    )
 
 
 def constraint_residuals(t: EffectiveTensors) -> list[float]:
     """``max |S(a^{2r} - b^{2r} (x) a^0 - qcheck^r)|`` for each ``r``: the constraint (34)."""
-    return [float(np.max(np.abs(symmetrize(ar - tensor_product(br, t.a0) - q))))
-            for ar, br, q in zip(t.a, t.b, t.qcheck, strict=True)]
+    return [
+        float(np.max(np.abs(symmetrize(ar - tensor_product(br, t.a0) - q))))
+        for ar, br, q in zip(t.a, t.b, t.qcheck, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------------------
 # dispersion relations
 # --------------------------------------------------------------------------------------
-def effective_symbols(tensors: EffectiveTensors, k_vec: object, eps: float | np.ndarray,
-                      ) -> tuple[np.ndarray | float, np.ndarray | float]:
+def effective_symbols(
+    tensors: EffectiveTensors,
+    k_vec: object,
+    eps: float | np.ndarray,
+) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Numerator and denominator of the dispersion relation of (14).
 
     ``num = a^0:k^2 + sum_r eps^{2r} a^{2r}:k^{2r+2}``,
@@ -464,8 +483,9 @@ def effective_symbols(tensors: EffectiveTensors, k_vec: object, eps: float | np.
     return num, den
 
 
-def dispersion_effective(tensors: EffectiveTensors, k_vec: object,
-                         eps: float | np.ndarray) -> np.ndarray | float:
+def dispersion_effective(
+    tensors: EffectiveTensors, k_vec: object, eps: float | np.ndarray
+) -> np.ndarray | float:
     """``omega^2(k)`` of the effective equation (14) (family of Definition 1).
 
     ``omega^2 = (a^0:k^2 + sum_r eps^{2r} a^{2r}:k^{2r+2}) / (1 + sum_r eps^{2r} b^{2r}:k^{2r})``
@@ -477,8 +497,9 @@ def dispersion_effective(tensors: EffectiveTensors, k_vec: object,
     return float(out) if out.ndim == 0 else out
 
 
-def dispersion_unregularized(a0: object, g_sym_list: Sequence[object], k_vec: object,
-                             eps: float | np.ndarray) -> np.ndarray | float:
+def dispersion_unregularized(
+    a0: object, g_sym_list: Sequence[object], k_vec: object, eps: float | np.ndarray
+) -> np.ndarray | float:
     """``omega^2 = a^0:k^2 + sum_{r=1}^{s} (-1)^r eps^{2r} S(g^{2r}):k^{2r+2}``.
 
     The unregularized model ``d_t^2 u - sum_{r>=0} eps^{2r} g^{2r} grad^{2r+2} u = f``

@@ -106,8 +106,9 @@ def bilinear(q: object, xi: object, eta: object) -> float:
     n = _half_order(q, "bilinear")
     xi = as_tensor(xi, name="xi", order=n)
     eta = as_tensor(eta, name="eta", order=n)
-    return float(np.tensordot(np.tensordot(q, eta, axes=n), xi, axes=n)) if n else float(
-        q * xi * eta)
+    return (
+        float(np.tensordot(np.tensordot(q, eta, axes=n), xi, axes=n)) if n else float(q * xi * eta)
+    )
 
 
 def is_major_symmetric(q: object, tol: float = 1e-12) -> bool:
