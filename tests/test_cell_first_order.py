@@ -26,7 +26,13 @@ from mpi4py import MPI
 from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
-from femhomog.meshes import INCLUSION_TAG, MATRIX_TAG, inclusion_cell, laminate_cell, periodic_box_mesh
+from femhomog.meshes import (
+    INCLUSION_TAG,
+    MATRIX_TAG,
+    inclusion_cell,
+    laminate_cell,
+    periodic_box_mesh,
+)
 
 
 def a0_structured(comm, dim, cell_type, n, degree, spec, solver_type="direct", qdeg=None):

@@ -26,7 +26,9 @@ def run_cli(args, cwd, nproc=1, timeout=600):
     if nproc > 1:
         cmd = [MPIRUN, "-n", str(nproc), *cmd]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def write(path: Path, text: str) -> Path:

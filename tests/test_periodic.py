@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from femhomog import MeshError
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    MeshError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx

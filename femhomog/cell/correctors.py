@@ -39,8 +39,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from femhomog import SolverError
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    SolverError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx
@@ -168,7 +170,7 @@ class CellCorrectors:
         z = self.Z.x.array
         z[:] = 0.0
         if p_sym is not None:
-            for j in range(0, k):
+            for j in range(k):
                 p = p_sym[k - 1 - j]
                 if p is None or not np.any(p):
                     continue

@@ -18,8 +18,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from femhomog import ConfigError
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    ConfigError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 from femhomog.cell.correctors import CellCorrectors

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from femhomog import __version__
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    __version__,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx

@@ -58,7 +58,7 @@ class PeriodicCell:
         solver_type: str = "auto",
         rtol: float = 1e-10,
         max_it: int = 2000,
-    ) -> "PeriodicCell":
+    ) -> PeriodicCell:
         """Check the coefficient, build the periodic space and factorize the cell operator.
 
         Raises

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from femhomog import SolverError
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    SolverError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from femhomog import ConfigError, FemhomogError, __version__
 from femhomog.io.config import CELL_SCHEMA, CellJobConfig, Schema, load_cell_config
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
@@ -116,6 +118,16 @@ def format_cell_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
         lines.append(f"a^0 (homogenized coefficient, {len(rows)} x {len(rows[0])}):")
         for row in rows:
             lines.append("  [" + " ".join(f"{float(v):>18.10e}" for v in row) + " ]")
+    order = summary.get("order", 0)
+    if order:
+        lines.append(
+            f"effective wave tensors up to order s = {order} ({summary.get('method')}): "
+            f"{summary.get('cell_problems_solved')} scalar cell problems; "
+            "delta = " + ", ".join(f"{float(v):.4g}" for v in summary.get("delta", []))
+        )
+        for r in range(1, order + 1):
+            g = np.asarray(summary[f"g{2 * r}"])
+            lines.append(f"  S(g^{2 * r}): order {g.ndim}, max |entry| {np.abs(g).max():.6e}")
     stats = []
     if "dofs" in summary:
         ranks = summary.get("ranks")

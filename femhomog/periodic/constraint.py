@@ -21,15 +21,17 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from femhomog import MeshError
-from femhomog import _fenicsx  # noqa: F401  (must precede dolfinx/petsc4py)
+from femhomog import (
+    MeshError,
+    _fenicsx,  # noqa: F401  (must precede dolfinx/petsc4py)
+)
 
 # isort: split
 
-import dolfinx  # noqa: E402
-import dolfinx.fem.petsc  # noqa: E402
-from mpi4py import MPI  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
+import dolfinx
+import dolfinx.fem.petsc
+from mpi4py import MPI
+from petsc4py import PETSc
 
 
 class LinearConstraint:
