@@ -52,31 +52,31 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+import argparse
+import datetime
+import gc
+import json
+import platform
+import resource
+import sys
+import time
+from contextlib import contextmanager
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from femhomog import _fenicsx  # noqa: F401, E402
+from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
-import dolfinx  # noqa: E402
-from mpi4py import MPI  # noqa: E402
-from petsc4py import PETSc  # noqa: E402
+import dolfinx
+from mpi4py import MPI
+from petsc4py import PETSc
 
-import femhomog  # noqa: E402
-import femhomog.cell.problem as cell_problem  # noqa: E402
-from femhomog.cell.correctors import first_order_correctors, homogenized_tensor  # noqa: E402
-from femhomog.cell.problem import PeriodicCell  # noqa: E402
-from femhomog.coefficients import CellCoefficient  # noqa: E402
-from femhomog.meshes import INCLUSION_TAG, MATRIX_TAG, inclusion_cell, periodic_box_mesh  # noqa: E402
+import femhomog
+import femhomog.cell.problem as cell_problem
+from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
+from femhomog.cell.problem import PeriodicCell
+from femhomog.coefficients import CellCoefficient
+from femhomog.meshes import INCLUSION_TAG, MATRIX_TAG, inclusion_cell, periodic_box_mesh
 
 COEFFICIENT = "2 + sin(2*pi*y[0])*cos(2*pi*y[1]) + 0.5*sin(2*pi*(y[1]+y[2]))"
 CONTRAST = 10.0
@@ -116,6 +116,12 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (ru_maxrss is in kB on Linux)."""
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -140,7 +146,9 @@ def timed_constraint(record: dict):
         cell_problem.periodic_constraint = original
 
 
-def parse_sizes(tokens: list[str] | None, degrees: list[int], defaults: dict) -> dict[int, list[int]]:
+def parse_sizes(
+    tokens: list[str] | None, degrees: list[int], defaults: dict
+) -> dict[int, list[int]]:
     if not tokens:
         return {p: list(defaults.get(p, defaults[max(defaults)])) for p in degrees}
     out: dict[int, list[int]] = {p: [] for p in degrees}
@@ -214,7 +222,9 @@ def run_one(geometry, mesh, cell_tags, coeff, degree, solver_type, n, rtol, mesh
     """One timed cell problem; all PETSc objects are destroyed before returning."""
     rss_reset = reset_peak_rss()
     rec: dict = {"constraint_s": float("nan")}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     COMM.Barrier()
+    cpu_start = cpu_seconds()
     t_start = time.perf_counter()
     with timed_constraint(rec):
         t0 = time.perf_counter()
@@ -229,6 +239,7 @@ def run_one(geometry, mesh, cell_tags, coeff, degree, solver_type, n, rtol, mesh
     a0 = homogenized_tensor(cell, chis)
     a0_s = time.perf_counter() - t0
     total_s = time.perf_counter() - t_start
+    cpu_s = cpu_seconds() - cpu_start
     rss = peak_rss_mb()
 
     st = cell.solver.stats
@@ -252,6 +263,10 @@ def run_one(geometry, mesh, cell_tags, coeff, degree, solver_type, n, rtol, mesh
         "rhs_full_s": tmax(correctors_s / len(chis)),
         "a0_s": tmax(a0_s),
         "total_s": tmax(total_s),
+        # CPU time / wall time, minimum over ranks: well below 1 means this rank was
+        # not running all the time (other processes on the cores), i.e. suspect timings.
+        "cpu_frac": float(COMM.allreduce(cpu_s / total_s if total_s > 0 else 1.0, op=MPI.MIN)),
+        "loadavg_1min_before": float(COMM.bcast(load, root=0)),
         "iterations": iterations,
         "rss_max_MB": float(COMM.allreduce(rss, op=MPI.MAX)),
         "rss_sum_MB": float(COMM.allreduce(rss, op=MPI.SUM)),
@@ -287,19 +302,24 @@ COLUMNS = [
     ("RSSmax[MB]", "rss_max_MB", "{:.0f}"),
     ("RSSsum[MB]", "rss_sum_MB", "{:.0f}"),
     ("total[s]", "total_s", "{:.1f}"),
+    ("cpu%", "cpu_frac", None),
     ("a0_00", "a0_00", "{:.10f}"),
 ]
 
 
 def fmt_cell(row: dict, key: str, spec: str | None) -> str:
     v = row[key]
+    if key == "cpu_frac":
+        return f"{100 * v:.0f}"
     if key == "iterations":
         return "/".join(str(i) for i in v) if row["solver"] == "iterative" else "-"
     return spec.format(v)
 
 
 def table(rows: list[dict]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]] + [[fmt_cell(r, k, s) for _, k, s in COLUMNS] for r in rows]
+    cells = [[h for h, _, _ in COLUMNS]] + [
+        [fmt_cell(r, k, s) for _, k, s in COLUMNS] for r in rows
+    ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
     lines = []
     for j, c in enumerate(cells):
@@ -314,9 +334,7 @@ def diagnostics_table(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         head = f"p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} nnz(K)={r['nnz_K']:.3e}"
-        extra = (
-            f"  full rhs {r['rhs_full_s']:.3f}s  a0 {r['a0_s']:.2f}s  mesh {r['mesh_s']:.2f}s"
-        )
+        extra = f"  full rhs {r['rhs_full_s']:.3f}s  a0 {r['a0_s']:.2f}s  mesh {r['mesh_s']:.2f}s"
         if "mumps" in r:
             m = r["mumps"]
             head += (
@@ -344,18 +362,29 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         help="cells per side (hex) or 1/h (inclusion); 'N' for every degree or 'P:N' for degree P",
     )
-    ap.add_argument("--solvers", nargs="+", choices=["direct", "iterative"], default=["direct", "iterative"])
+    ap.add_argument(
+        "--solvers", nargs="+", choices=["direct", "iterative"], default=["direct", "iterative"]
+    )
     ap.add_argument(
         "--max-direct-dofs",
         type=float,
         default=DEFAULT_MAX_DIRECT_DOFS,
         help="skip the direct solver above this many periodic dofs (default %(default)g)",
     )
-    ap.add_argument("--max-dofs", type=float, default=float("inf"), help="skip every run above this many periodic dofs")
-    ap.add_argument("--rtol", type=float, default=1e-10, help="CG relative tolerance (default %(default)g)")
+    ap.add_argument(
+        "--max-dofs",
+        type=float,
+        default=float("inf"),
+        help="skip every run above this many periodic dofs",
+    )
+    ap.add_argument(
+        "--rtol", type=float, default=1e-10, help="CG relative tolerance (default %(default)g)"
+    )
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
-    ap.add_argument("--no-warmup", action="store_true", help="time the first run of each degree with JIT")
+    ap.add_argument(
+        "--no-warmup", action="store_true", help="time the first run of each degree with JIT"
+    )
     args = ap.parse_args(argv)
 
     defaults = (QUICK_SIZES if args.quick else DEFAULT_SIZES)[args.geometry]
@@ -370,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"# geometry: unit cube, hexahedra, a(y) = {COEFFICIENT}")
     else:
         log(f"# geometry: gmsh inclusion cell, ball r = {INCLUSION_RADIUS}, a = 1 / {CONTRAST:g}")
-    log(f"# sizes: {sizes}; solvers {args.solvers}; direct up to {args.max_direct_dofs:.3g} periodic dofs")
+    log(
+        f"# sizes: {sizes}; solvers {args.solvers}; direct up to {args.max_direct_dofs:.3g} periodic dofs"
+    )
 
     rows: list[dict] = []
     skipped: list[str] = []
@@ -384,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
                 run_one(args.geometry, mesh, tags, coeff, degree, solver_type, nw, args.rtol, 0.0)
             del mesh, tags
             gc.collect()
-            log(f"# warm-up (JIT / cache load) degree {degree}: {tmax(time.perf_counter() - t0):.1f} s")
+            log(
+                f"# warm-up (JIT / cache load) degree {degree}: {tmax(time.perf_counter() - t0):.1f} s"
+            )
         for n in sizes[degree]:
             COMM.Barrier()
             t0 = time.perf_counter()
@@ -395,13 +428,15 @@ def main(argv: list[str] | None = None) -> int:
                 if est > args.max_dofs or (solver_type == "direct" and est > args.max_direct_dofs):
                     skipped.append(f"p={degree} n={n} {solver_type} (~{est} periodic dofs)")
                     continue
-                row = run_one(args.geometry, mesh, tags, coeff, degree, solver_type, n, args.rtol, mesh_s)
+                row = run_one(
+                    args.geometry, mesh, tags, coeff, degree, solver_type, n, args.rtol, mesh_s
+                )
                 rows.append(row)
                 its = "/".join(map(str, row["iterations"])) if solver_type == "iterative" else "-"
                 log(
                     f"  p={degree} n={n} {solver_type}: {row['periodic_dofs']} periodic dofs, "
                     f"setup {row['setup_s']:.2f}s, rhs {row['rhs_solve_s']:.3f}s, its {its}, "
-                    f"RSS {row['rss_max_MB']:.0f} MB, total {row['total_s']:.1f}s"
+                    f"RSS {row['rss_max_MB']:.0f} MB, total {row['total_s']:.1f}s, cpu {100 * row['cpu_frac']:.0f}%"
                 )
             del mesh, tags
             gc.collect()
@@ -412,15 +447,25 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         log(f"# skipped: {'; '.join(skipped)}")
     log("")
-    log("# solver details (rhs = KSP solve time per right-hand side; full rhs = assemble + solve + expand)")
+    log(
+        "# solver details (rhs = KSP solve time per right-hand side; full rhs = assemble + solve + expand)"
+    )
     log(diagnostics_table(rows))
     log("")
-    log("# cost of one extra cell problem relative to the first factorization / preconditioner setup:")
+    log(
+        "# cost of one extra cell problem relative to the first factorization / preconditioner setup:"
+    )
     for r in rows:
         log(
             f"  p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} rhs/setup = {r['rhs_over_setup']:.3f}"
             f"  rhs/(constraint+assembly+setup) = "
             f"{r['rhs_solve_s'] / (r['constraint_s'] + r['assembly_s'] + r['setup_s']):.3f}"
+        )
+    busy = [r for r in rows if r["cpu_frac"] < 0.9]
+    if busy:
+        log(
+            f"# WARNING: {len(busy)} run(s) got < 90% of a core per rank (cpu% column): other "
+            "processes were competing for the cores, their timings are inflated"
         )
     log(f"# benchmark wall time {wall:.1f} s")
 
@@ -435,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
             "dolfinx": dolfinx.__version__,
             "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
             "geometry": args.geometry,
-            "coefficient": COEFFICIENT if args.geometry == "hex" else {"matrix": 1.0, "inclusion": CONTRAST},
+            "coefficient": COEFFICIENT
+            if args.geometry == "hex"
+            else {"matrix": 1.0, "inclusion": CONTRAST},
             "rtol": args.rtol,
             "max_direct_dofs": args.max_direct_dofs,
             "skipped": skipped,
