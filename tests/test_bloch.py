@@ -17,8 +17,10 @@ import math
 import numpy as np
 import pytest
 
-from femhomog import ConfigError
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    ConfigError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 from mpi4py import MPI

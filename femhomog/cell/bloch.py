@@ -54,8 +54,8 @@ The generalized problem K(k) x = lambda M x is solved by SLEPc (GHEP, Krylov-Sch
 shift-and-invert around a negative shift sigma, MUMPS Cholesky of the SPD matrix
 K - sigma M).  Because each eigenvalue is double and Krylov methods can return only one
 vector of an (exactly) degenerate pair, the converged vectors X are completed to the
-J-invariant space span{X, JX} and a Rayleigh-Ritz step on it gives Ritz pairs in exact
-pairs, each counted once.  The returned eigenvalue is the Rayleigh quotient
+J-invariant space span{X, JX}; a Rayleigh-Ritz step on it gives Ritz values in exact
+pairs, each pair counted once.  The returned eigenvalue is the Rayleigh quotient
 b_k(u, u) / m(u, u) of the Ritz vector assembled as integrals of non-negative integrands:
 exact to O(tol^2) and to ~1e-15 relative, whereas x^T K x carries ~1e-16 a p^2/h absolute
 round-off (~1e-12 on fine meshes) that varies erratically with k and would dominate the
@@ -138,9 +138,9 @@ class BlochSolver:
         The Bloch space is ("Lagrange", cell.degree, (2,)) on the same mesh, with the
         same periodic box as ``cell.constraint``.
     tol
-        SLEPc relative residual tolerance.  Eigenvalues are Ritz values, so their error
-        is ~ tol^2 * gap plus round-off: about 1e-12 * a_max * (p/h) absolute, see
-        :func:`bloch_taylor_coefficients`.
+        SLEPc relative residual tolerance.  The returned eigenvalues are Rayleigh
+        quotients of Ritz vectors, so their error is O(tol^2) plus a relative round-off
+        of ~1e-15 (module docstring and :func:`bloch_taylor_coefficients`).
     shift
         Shift sigma < 0 of shift-and-invert; default ``-SHIFT_FRACTION * <tr a>/d *
         (2 pi / L_max)^2``.
@@ -245,6 +245,13 @@ class BlochSolver:
         self._nev = 0
         self.last_k: np.ndarray | None = None
         self.solves = 0
+        log.debug(
+            "Bloch solver: %d real reduced dofs, %d matrices, shift %.3g, pattern %s",
+            self.num_real_dofs,
+            len(self.mats),
+            self.shift,
+            "same" if same else "different",
+        )
 
     # ------------------------------------------------------------------ matrices
     @property
@@ -374,7 +381,10 @@ class BlochSolver:
         """The n smallest eigenvalues lambda_1(k) <= ... <= lambda_n(k) of (B1).
 
         Eigenvalues of the Hermitian problem, counted with their multiplicity there
-        (each double eigenvalue of the real form counted once).
+        (each double eigenvalue of the real form counted once).  A Hermitian eigenvalue
+        of multiplicity > 1 (symmetric cells at symmetric k, e.g. k = 0 for n >= 2) is
+        found with its full multiplicity as long as the Krylov solver returns a vector of
+        each complex direction; nev is doubled (twice) when fewer than n pairs are found.
 
         Raises
         ------
