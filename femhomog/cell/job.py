@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from femhomog import (
+    ConfigError,
     __version__,
     _fenicsx,  # noqa: F401
 )
@@ -20,13 +23,15 @@ from femhomog import (
 import dolfinx
 from mpi4py import MPI
 
+from femhomog.cell.bloch import BlochSolver
 from femhomog.cell.effective import homogenize_cell
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
 from femhomog.io.config import CellJobConfig
 from femhomog.io.logging import get_logger
-from femhomog.io.output import write_json_atomic
+from femhomog.io.output import write_csv_atomic, write_json_atomic
 from femhomog.meshes import inclusion_cell, laminate_cell, periodic_box_mesh, read_cell_mesh
+from femhomog.tensors import EffectiveTensors, dispersion_effective, dispersion_unregularized
 
 log = get_logger(__name__)
 
@@ -68,6 +73,37 @@ def build_cell(cfg: CellJobConfig, comm: MPI.Comm) -> PeriodicCell:
     )
 
 
+def dispersion_table(
+    cell: PeriodicCell, tensors: EffectiveTensors, directions: list[list[float]], t_max: float,
+    samples: int,
+) -> list[list[float]]:
+    """Rows (direction, theta..., t, lambda_1, effective, unregularized, homogenized).
+
+    The cell-scale wavenumber is t = eps |k|: lambda_1(t theta) of the cell problem is
+    eps^2 omega^2 of the fine-scale wave at k = t theta / eps, to be compared with the
+    symbols of the order-s effective equation (14) and of the unregularized model at
+    eps = 1 (wave paper Sect. 2, errata in DESIGN.md).
+    """
+    if any(len(v) != cell.dim for v in directions):
+        raise ConfigError(f"dispersion.directions must be vectors of length {cell.dim}")
+    solver = BlochSolver(cell)
+    rows = []
+    try:
+        for n, v in enumerate(directions):
+            theta = np.asarray(v) / np.linalg.norm(v)
+            for t in np.linspace(t_max / samples, t_max, samples):
+                k = t * theta
+                rows.append([
+                    n, *theta.tolist(), float(t), solver.lambda1(k),
+                    float(dispersion_effective(tensors, k, 1.0)),
+                    float(dispersion_unregularized(tensors.a0, tensors.g, k, 1.0)),
+                    float(k @ tensors.a0 @ k),
+                ])
+    finally:
+        solver.destroy()
+    return rows
+
+
 def write_fields(path: Path, functions: list[dolfinx.fem.Function], comm: MPI.Comm) -> None:
     """Correctors to a VTX (ADIOS2 BP) folder readable by ParaView."""
     with dolfinx.io.VTXWriter(comm, str(path), functions, engine="BP4") as vtx:
@@ -105,6 +141,13 @@ def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[s
     chis = [f for k in range(1, result.correctors.order + 1) for f in result.correctors.chi[k].values()]
     if cfg.output.fields:
         write_fields(out_dir / "correctors.bp", chis, comm)
+    d = cfg.dispersion
+    if d.directions is not None:
+        rows = dispersion_table(cell, result.tensors, d.directions, d.t_max, d.samples)
+        theta = [f"theta{i}" for i in range(cell.dim)]
+        header = ["direction", *theta, "t", "lambda_bloch", "omega2_effective",
+                  "omega2_unregularized", "omega2_homogenized"]
+        write_csv_atomic(out_dir / "dispersion.csv", header, rows, comm)
     wall = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     summary: dict[str, Any] = {
         **result.as_dict(),

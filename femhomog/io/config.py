@@ -873,6 +873,34 @@ HOMOGENIZATION_SECTION = Section(
     ),
 )
 
+def _convert_directions(value: Any, key: str) -> list[list[float]]:
+    ok = isinstance(value, list) and value and all(
+        isinstance(v, list) and v and all(_is_number(x) for x in v) for v in value
+    )
+    if not ok:
+        raise ConfigError(f"{key} must be a non-empty list of vectors, e.g. [[1, 0], [1, 1]], "
+                          f"got {show(value)}")
+    out = [[float(x) for x in v] for v in value]
+    for v in out:
+        if not any(v) or not all(math.isfinite(x) for x in v):
+            raise ConfigError(f"{key}: directions must be finite and non-zero, got {show(v)}")
+    return out
+
+
+DISPERSION_SECTION = Section(
+    name="dispersion",
+    help="Optional dispersion check: first Bloch eigenvalue lambda_1(t theta) of -div(a grad) "
+    "on the cell vs the effective relations of order s, written to dispersion.csv.",
+    fields=(
+        Field("directions", Validator("a list of vectors", _convert_directions), None,
+              "Directions theta (normalized; length dim), e.g. [[1, 0], [1, 1]]. "
+              "Absent: no dispersion check.", example=[[1.0, 0.0], [1.0, 1.0]], commented=True),
+        Field("t_max", real(0, math.pi), 1.5,
+              "Largest cell wavenumber t = eps |k| (< pi, inside the first Brillouin zone)."),
+        Field("samples", integer(2, 1000), 16, "Number of wavenumbers per direction."),
+    ),
+)
+
 SOLVER_SECTION = Section(
     name="solver",
     help="Linear solver.",
@@ -898,7 +926,14 @@ CELL_SCHEMA = Schema(
         "femhomog cell job: homogenized coefficient a^0 of a periodic cell problem.\n"
         "Run: femhomog cell THIS.toml --out DIR [--set section.key=value ...]"
     ),
-    sections=(CELL_SECTION, GEOMETRY_SECTION, HOMOGENIZATION_SECTION, SOLVER_SECTION, OUTPUT_SECTION),
+    sections=(
+        CELL_SECTION,
+        GEOMETRY_SECTION,
+        HOMOGENIZATION_SECTION,
+        DISPERSION_SECTION,
+        SOLVER_SECTION,
+        OUTPUT_SECTION,
+    ),
 )
 
 
@@ -938,6 +973,15 @@ class HomogenizationSection:
 
 
 @dataclass(frozen=True)
+class DispersionSection:
+    """``[dispersion]``: Bloch vs effective dispersion table (optional)."""
+
+    directions: list[list[float]] | None
+    t_max: float
+    samples: int
+
+
+@dataclass(frozen=True)
 class SolverSection:
     """``[solver]``: linear solver choice and tolerances."""
 
@@ -965,6 +1009,7 @@ class CellJobConfig:
     cell: CellSection
     geometry: GeometrySection
     homogenization: HomogenizationSection
+    dispersion: DispersionSection
     solver: SolverSection
     output: OutputSection
     raw: dict
@@ -1022,6 +1067,7 @@ def load_cell_config(
         cell=CellSection(**values["cell"]),
         geometry=GeometrySection(**values["geometry"]),
         homogenization=HomogenizationSection(**values["homogenization"]),
+        dispersion=DispersionSection(**values["dispersion"]),
         solver=SolverSection(**values["solver"]),
         output=OutputSection(**values["output"]),
         raw=raw,

@@ -7,15 +7,18 @@ truncated one.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from femhomog import FemhomogError
 
-__all__ = ["dumps", "json_default", "write_json_atomic"]
+__all__ = ["dumps", "json_default", "write_csv_atomic", "write_json_atomic"]
 
 
 def json_default(obj: Any) -> Any:
@@ -63,11 +66,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write(path: Path, data: Any) -> None:
+def _write(path: Path, render: Callable[[], str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file must be in the same directory: os.replace is atomic
     # only within one file system.
-    text = dumps(data)  # before creating the temporary file: may raise TypeError
+    text = render()  # before creating the temporary file: may raise TypeError
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -89,6 +92,21 @@ def _write(path: Path, data: Any) -> None:
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def write_csv_atomic(
+    path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]], comm: Any = None
+) -> Path:
+    """Write a CSV table on rank 0, atomically (same guarantees as :func:`write_json_atomic`).
+
+    Floats are written with ``repr`` precision (17 significant digits).
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
+    return _write_collective(Path(path), buf.getvalue, comm)
 
 
 def write_json_atomic(path: str | Path, data: Any, comm: Any = None) -> Path:
@@ -121,13 +139,17 @@ def write_json_atomic(path: str | Path, data: Any, comm: Any = None) -> Path:
         On rank 0 if ``data`` is not serializable (other ranks get a
         :class:`RuntimeError`).
     """
-    path = Path(path)
+    return _write_collective(Path(path), lambda: dumps(data), comm)
+
+
+def _write_collective(path: Path, render: Callable[[], str], comm: Any) -> Path:
+    """Rank 0 writes ``render()`` atomically; failures are raised on every rank."""
     rank = 0 if comm is None else comm.Get_rank()
     failure: tuple[str, str] | None = None
     error: BaseException | None = None
     if rank == 0:
         try:
-            _write(path, data)
+            _write(path, render)
         except OSError as exc:
             failure = ("os", f"cannot write {path}: {exc.strerror or exc}")
         except Exception as exc:  # noqa: BLE001 - re-raised below after telling the others
