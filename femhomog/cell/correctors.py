@@ -256,9 +256,12 @@ class CellCorrectors:
             "K": dolfinx.fem.form(ufl.inner(ufl.dot(self._A, ufl.grad(u)), ufl.grad(v)) * dx),
             "M": dolfinx.fem.form(u * v * dx),
         }
-        for i in range(self.d):
-            for j in range(i, self.d):
-                mats[f"M{i}{j}"] = dolfinx.fem.form(self._A[i, j] * u * v * dx)
+        if ufl.rank(self.cell.a) == 0:
+            mats["Ma"] = dolfinx.fem.form(self.cell.a * u * v * dx)
+        else:
+            for i in range(self.d):
+                for j in range(i, self.d):
+                    mats[f"M{i}{j}"] = dolfinx.fem.form(self._A[i, j] * u * v * dx)
         out = {}
         for key, form in mats.items():
             A = dolfinx.fem.petsc.assemble_matrix(form)
@@ -290,10 +293,15 @@ class CellCorrectors:
         for r in range(1, s + 1):
             stiffness.append(expand_pair_matrix(self._gram(mats["K"], r + 1, r + 1), d, r + 1, r + 1))
             n_r = len(multi_indices(d, r))
-            E = np.empty((d, d, n_r, n_r))
-            for i in range(d):
-                for j in range(i, d):
-                    E[i, j] = E[j, i] = self._gram(mats[f"M{i}{j}"], r, r)
+            E = np.zeros((d, d, n_r, n_r))
+            if "Ma" in mats:  # scalar a: a_{ij} = a delta_ij
+                G = self._gram(mats["Ma"], r, r)
+                for i in range(d):
+                    E[i, i] = G
+            else:
+                for i in range(d):
+                    for j in range(i, d):
+                        E[i, j] = E[j, i] = self._gram(mats[f"M{i}{j}"], r, r)
             cross.append(expand_pair_matrix(E, d, r, r))
         mass = {
             (m, n): expand_pair_matrix(self._gram(mats["M"], m, n), d, m, n)
