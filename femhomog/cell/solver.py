@@ -130,8 +130,9 @@ class CellSolver:
         t0 = time.perf_counter()
         self._pinned: int | None = None
         self.ksp = PETSc.KSP().create(self.comm)
-        prefix = f"femhomog_cell_{id(self)}_"
-        self.ksp.setOptionsPrefix(prefix)
+        # A fixed prefix lets users tune the solver from the PETSc options database,
+        # e.g. PETSC_OPTIONS="-femhomog_cell_pc_gamg_threshold 0.02 -femhomog_cell_ksp_monitor".
+        self.ksp.setOptionsPrefix("femhomog_cell_")
         if solver_type == "direct":
             # Pin reduced dof 0 (owned by rank 0): K stays symmetric positive definite.
             self._owns_pinned = self.K.getOwnershipRange()[0] == 0 and self.K.getLocalSize()[0] > 0
