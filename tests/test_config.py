@@ -105,7 +105,7 @@ def test_unknown_key_suggests_close_match() -> None:
 
 def test_unknown_section() -> None:
     message = error_of(BASE + "[solvr]\nrtol = 1e-8\n")
-    assert message.startswith("unknown section 'solvr' (allowed: cell, geometry, homogenization, solver, output)")
+    assert message.startswith("unknown section 'solvr' (allowed: cell, geometry, homogenization, dispersion, solver, output)")
 
 
 def test_section_must_be_table() -> None:
@@ -528,3 +528,18 @@ def test_validation_does_not_depend_on_cwd_for_absolute_paths(
     monkeypatch.chdir(os.sep)
     cfg = load(f'[cell]\nmesh = "{mesh}"\ncoefficient = 1\n')
     assert cfg.cell.mesh == mesh
+
+
+def test_homogenization_and_dispersion_sections() -> None:
+    cfg = load_cell_config(None, text=BASE + "[homogenization]\norder = 2\ndelta = [0.1, 'star']\n"
+                           "[dispersion]\ndirections = [[1, 0], [1, 1]]\n")
+    assert cfg.homogenization.order == 2 and cfg.homogenization.delta == [0.1, "star"]
+    assert cfg.homogenization.method == "theorem3"
+    assert cfg.dispersion.directions == [[1.0, 0.0], [1.0, 1.0]]
+    assert "one value per order" in error_of(BASE + "[homogenization]\norder = 1\n"
+                                             "delta = [0.1, 0.2]\n")
+    assert "homogenization.delta" in error_of(BASE + "[homogenization]\ndelta = -1\n")
+    assert "homogenization.method" in error_of(BASE + "[homogenization]\nmethod = 'fast'\n")
+    assert "dispersion.directions" in error_of(BASE + "[dispersion]\ndirections = [[0, 0]]\n")
+    assert "dispersion.t_max" in error_of(BASE + "[dispersion]\ndirections = [[1, 0]]\n"
+                                          "t_max = 4\n")
