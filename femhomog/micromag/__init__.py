@@ -1,0 +1,69 @@
+"""Micromagnetics: the Landau-Lifshitz(-Gilbert) equation (LL paper (3.1), (3.2)).
+
+``units``          SI <-> nondimensional scaling (Gilbert and LL forms), in one place
+``fields``         field terms with energies: exchange a(x/eps) or A^H, anisotropy, Zeeman, hook
+``problem``        :class:`LLGProblem`: P1 magnetization, (periodic) constraint, nodal checks
+``tangent_plane``  Alouges' tangent-plane theta-scheme (linear, first order, energy-stable)
+``midpoint``       implicit midpoint rule with SNES (second order, nodal |m| exact), step doubling
+
+Importing this package imports only the pure-python ``units``; the FEniCSx
+classes (``LLGProblem``, the field terms and integrators) are loaded on first
+access, e.g. ``from femhomog.micromag import LLGProblem``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from femhomog.micromag.units import (
+    GAMMA_FREE_ELECTRON,
+    MU0,
+    Units,
+    check_damping,
+    gilbert_to_landau_lifshitz,
+    landau_lifshitz_to_gilbert,
+)
+
+# name -> submodule, imported lazily (they import dolfinx)
+_LAZY = {
+    "FieldTerm": "fields",
+    "Exchange": "fields",
+    "UniaxialAnisotropy": "fields",
+    "Zeeman": "fields",
+    "ExtraField": "fields",
+    "lumped_measure": "fields",
+    "LLGProblem": "problem",
+    "TangentPlaneIntegrator": "tangent_plane",
+    "NodalTangentConstraint": "tangent_plane",
+    "MidpointIntegrator": "midpoint",
+    "AdaptiveStepInfo": "midpoint",
+    "StepInfo": "_solvers",
+}
+
+__all__ = [
+    "GAMMA_FREE_ELECTRON",
+    "MU0",
+    "AdaptiveStepInfo",
+    "Exchange",
+    "ExtraField",
+    "FieldTerm",
+    "LLGProblem",
+    "MidpointIntegrator",
+    "NodalTangentConstraint",
+    "StepInfo",
+    "TangentPlaneIntegrator",
+    "UniaxialAnisotropy",
+    "Units",
+    "Zeeman",
+    "check_damping",
+    "gilbert_to_landau_lifshitz",
+    "landau_lifshitz_to_gilbert",
+    "lumped_measure",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"femhomog.micromag.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'femhomog.micromag' has no attribute {name!r}")

@@ -1,0 +1,323 @@
+"""Alouges' tangent-plane theta-scheme for (3.1): linear, unconditionally stable.
+
+With ``|m| = 1`` the LL form (3.1a) is equivalent to the Gilbert form
+``alpha dm/dt + m x dm/dt = (1 + alpha^2) (H - (m.H) m)``.  Given ``m^n`` (unit at
+the nodes) the scheme seeks the velocity ``v`` in the discrete tangent space
+``K_h(m^n) = {v in P1^3 : v_i . m^n_i = 0 at every node i}`` such that for all
+``phi`` in ``K_h(m^n)``::
+
+    alpha (v, phi)_h + (m^n x v, phi)_h + (1 + alpha^2) theta k b(v, phi)
+        = (1 + alpha^2) (H(m^n, t_n + theta k), phi)                          (TPS)
+
+and sets ``m^{n+1}_i = (m^n_i + k v_i) / |m^n_i + k v_i|`` at every node.
+``(., .)_h`` is the lumped (vertex-quadrature) inner product, ``b`` the
+implicit bilinear form of the field terms (exchange, anisotropy; see
+:mod:`.fields`), and the right-hand side collects every term's field.  Testing
+(TPS) with ``phi = v`` gives, for ``theta >= 1/2`` and time-independent input,
+
+    E(m^n + k v) - E(m^n) = -k alpha/(1 + alpha^2) ||v||_h^2 - k^2 (theta - 1/2) b(v, v) <= 0,
+
+and on weakly acute meshes the nodal projection does not increase the
+exchange energy either (Bartels 2005): the energy never increases, for any
+``k`` (Alouges 2008; Alouges, Kritsikis, Toussaint 2012).  The scheme is
+first order in time.
+
+Constraint ``v . m = 0`` at the nodes.  The tangent space is parametrized by
+two coordinates per node, ``v = P B w``: ``B(m)`` maps ``(w_1, w_2)`` of each
+(master) node to ``w_1 t_1 + w_2 t_2`` with an orthonormal tangent basis, ``P``
+is the periodic prolongation (:mod:`femhomog.periodic`) or the identity.  The
+reduced system ``(PB)^T A (PB) w = (PB)^T b`` is formed with ``MatPtAP`` exactly
+like the periodic cell problems: the same constrain-by-a-linear-map machinery.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from femhomog import (
+    ConfigError,
+    SolverError,
+    _fenicsx,  # noqa: F401  (must precede dolfinx / petsc4py)
+)
+
+# isort: split
+import dolfinx
+import dolfinx.fem.petsc
+import ufl
+from petsc4py import PETSc
+
+from femhomog.io.logging import get_logger
+from femhomog.micromag._solvers import (
+    StepFailure,
+    StepInfo,
+    all_finite,
+    check_linear_solver,
+    configure_ksp,
+    ksp_reason,
+)
+from femhomog.micromag.problem import LLGProblem, normalize_nodes, tangent_basis
+from femhomog.periodic import LinearConstraint
+
+__all__ = ["NodalTangentConstraint", "TangentPlaneIntegrator"]
+
+log = get_logger(__name__)
+
+
+class NodalTangentConstraint(LinearConstraint):
+    """``v = P B(m) w``: two tangent coordinates per (master) node, ``m . v = 0`` nodally.
+
+    Parameters
+    ----------
+    V
+        The P1 vector space (block size 3).
+    base
+        Periodic prolongation ``P`` whose reduced dofs are node blocks of 3
+        (as built by :class:`femhomog.periodic.PeriodicConstraint` for blocked
+        spaces), or None for non-periodic meshes (then ``P = I``).
+
+    Notes
+    -----
+    Call :meth:`update` with the nodal values of ``m`` in the layout of the
+    columns of ``base`` (or of the owned dofs of ``V``) before use.  The
+    sparsity of ``B``, ``P B`` and of the reduced operator never changes, so
+    all products are recomputed in place (PETSc ``MAT_REUSE_MATRIX``).
+    """
+
+    def __init__(self, V: dolfinx.fem.FunctionSpace, base: LinearConstraint | None) -> None:
+        if V.dofmap.index_map_bs != 3:
+            raise ValueError("NodalTangentConstraint needs a 3-component (blocked) space")
+        comm = V.mesh.comm
+        if base is None:
+            imap = V.dofmap.index_map
+            n_loc, n_glob = imap.size_local, imap.size_global
+            start = imap.local_range[0]
+        else:
+            n_loc3, n_glob3 = base.P.getLocalSize()[1], base.P.getSize()[1]
+            n_loc, n_glob = n_loc3 // 3, n_glob3 // 3
+            start = base.P.getOwnershipRangeColumn()[0] // 3
+        self.base = base
+        self.num_nodes_local = n_loc
+        rows = 3 * start + np.arange(3 * n_loc, dtype=PETSc.IntType)
+        node = np.repeat(np.arange(n_loc), 3)
+        self._rows = rows[:, None]
+        self._cols = np.stack([2 * (start + node), 2 * (start + node) + 1], axis=1).astype(
+            PETSc.IntType
+        )
+        B = PETSc.Mat().createAIJ(
+            size=((3 * n_loc, 3 * n_glob), (2 * n_loc, 2 * n_glob)), nnz=(2, 0), comm=comm
+        )
+        B.setUp()
+        self.B = B
+        self._set_basis(np.tile([0.0, 0.0, 1.0], (n_loc, 1)))
+        T = B if base is None else base.P.matMult(B)
+        super().__init__(V, T)
+        self._reduced: PETSc.Mat | None = None
+
+    def _set_basis(self, m_nodes: np.ndarray) -> None:
+        t1, t2 = tangent_basis(m_nodes)
+        vals = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1)
+        self.B.setValuesRCV(self._rows, self._cols, vals, addv=PETSc.InsertMode.INSERT)
+        self.B.assemble()
+
+    def update(self, m_nodes: np.ndarray) -> None:
+        """Rebuild ``B`` for unit nodal values ``m_nodes`` of shape ``(n_local_nodes, 3)``."""
+        if m_nodes.shape != (self.num_nodes_local, 3):
+            raise ValueError(f"expected nodal values of shape ({self.num_nodes_local}, 3)")
+        self._set_basis(m_nodes)
+        if self.base is not None:
+            self.base.P.matMult(self.B, result=self.P)
+
+    def reduce_matrix(self, A: PETSc.Mat) -> PETSc.Mat:
+        """``(PB)^T A (PB)``, computed into the same matrix on every call (same pattern)."""
+        self._reduced = A.ptap(self.P, result=self._reduced)
+        return self._reduced
+
+    def destroy(self) -> None:
+        if self._reduced is not None:
+            self._reduced.destroy()
+        if self.base is not None:
+            self.P.destroy()
+        self.B.destroy()
+
+
+class TangentPlaneIntegrator:
+    """Tangent-plane theta-scheme (TPS) for an :class:`LLGProblem`.
+
+    Parameters
+    ----------
+    problem
+        The LL problem; its ``m`` and ``t`` are advanced in place.
+    theta
+        Implicitness of the implicit field terms, ``0 <= theta <= 1``; energy
+        decay for every step size needs ``theta >= 1/2``.  Default 1.
+    solver
+        ``"direct"`` (MUMPS LU, default) or ``"iterative"`` (GMRES + ILU); see
+        :func:`femhomog.micromag._solvers.configure_ksp` for the choice.
+    rtol, max_it
+        Tolerances of the iterative solver.
+    max_retries
+        After a solver failure retry the step with half the step size up to
+        this many times before raising :class:`femhomog.SolverError`.
+    options_prefix
+        PETSc options prefix of the KSP (e.g. ``-femhomog_llg_tps_ksp_monitor``).
+
+    Raises
+    ------
+    ConfigError
+        Invalid ``theta``, ``solver`` or ``max_retries``.
+    """
+
+    def __init__(
+        self,
+        problem: LLGProblem,
+        theta: float = 1.0,
+        solver: str = "direct",
+        rtol: float = 1e-10,
+        max_it: int = 500,
+        max_retries: int = 0,
+        options_prefix: str = "femhomog_llg_tps_",
+    ) -> None:
+        if not (isinstance(theta, (int, float)) and 0.0 <= float(theta) <= 1.0):
+            raise ConfigError(f"tangent-plane scheme: theta must lie in [0, 1], got {theta!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        self.problem = problem
+        self.theta = float(theta)
+        self.solver = check_linear_solver(solver)
+        self.max_retries = max_retries
+        self.prefix = options_prefix
+        mesh, V, m = problem.mesh, problem.V, problem.m
+        alpha = problem.alpha
+
+        # (TPS): all step-dependent numbers are Constants, so the forms compile once.
+        self._alpha = dolfinx.fem.Constant(mesh, np.float64(alpha))
+        self._c_impl = dolfinx.fem.Constant(mesh, np.float64(0.0))  # (1 + alpha^2) theta k
+        self._c_rhs = dolfinx.fem.Constant(mesh, np.float64(1.0 + alpha * alpha))
+        u, phi = ufl.TrialFunction(V), ufl.TestFunction(V)
+        dxl = problem.dx_lumped
+        a = self._alpha * ufl.inner(u, phi) * dxl + ufl.inner(ufl.cross(m, u), phi) * dxl
+        for term in problem.implicit_terms:
+            a = a + self._c_impl * term.bilinear(u, phi)
+        L = None
+        for term in problem.terms:
+            f = term.field_form(m, phi)
+            L = f if L is None else L + f
+        if L is None:  # no field at all: v = 0, but keep a valid form
+            L = ufl.inner(ufl.as_vector([0.0, 0.0, 0.0]), phi) * dxl
+        self.a_form = dolfinx.fem.form(a)
+        self.L_form = dolfinx.fem.form(self._c_rhs * L)
+        self.A = dolfinx.fem.petsc.create_matrix(self.a_form)
+        self.b = dolfinx.fem.petsc.create_vector(V)
+
+        self.constraint = NodalTangentConstraint(V, problem.periodic)
+        self.v = dolfinx.fem.Function(V, name="v")
+        self._w = self.constraint.create_reduced_vector()
+        self._b_r = self.constraint.create_reduced_vector()
+        self.ksp = PETSc.KSP().create(problem.comm)
+        configure_ksp(self.ksp, self.solver, options_prefix, rtol=rtol, max_it=max_it)
+        self.steps = 0
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, dt: float) -> StepInfo:
+        """Advance ``problem.m`` by one step of size ``dt`` (halved on solver failure).
+
+        Returns
+        -------
+        StepInfo
+            The step actually taken.
+
+        Raises
+        ------
+        ConfigError
+            Non-positive or non-finite ``dt``.
+        SolverError
+            The linear solver failed ``max_retries + 1`` times.
+        """
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ConfigError(f"time step must be a positive number, got {dt!r}")
+        dt = dt0 = float(dt)
+        for attempt in range(self.max_retries + 1):
+            try:
+                its = self._attempt(dt)
+            except StepFailure as failure:
+                if attempt == self.max_retries:
+                    msg = (
+                        f"tangent-plane step at t = {self.problem.t:.6g} with dt = {dt0:.3g} "
+                        f"failed: {failure}"
+                    )
+                    if self.max_retries:
+                        msg += f" (after halving the step {self.max_retries} times, to {dt:.3g})"
+                    raise SolverError(
+                        f"{msg}; reduce the time step or tune the solver (PETSc options "
+                        f"prefix -{self.prefix})"
+                    ) from None
+                log.warning(
+                    "tangent-plane step at t = %.6g failed (%s); retrying with dt = %.3g",
+                    self.problem.t,
+                    failure,
+                    dt / 2,
+                )
+                dt /= 2
+                continue
+            self.problem.t += dt
+            self.steps += 1
+            return StepInfo(t=self.problem.t, dt=dt, retries=attempt, iterations=its)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, dt: float) -> int:
+        prob = self.problem
+        m = prob.m
+        prob.prepare_terms(prob.t + self.theta * dt, m)
+        alpha = prob.alpha
+        self._c_impl.value = (1.0 + alpha * alpha) * self.theta * dt
+
+        self.A.zeroEntries()
+        dolfinx.fem.petsc.assemble_matrix(self.A, self.a_form)
+        self.A.assemble()
+        with self.b.localForm() as loc:
+            loc.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(self.b, self.L_form)
+        self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+        # Tangent bases at the (master) nodes of m^n.
+        if prob.periodic is None:
+            m_nodes = prob.owned_values()
+        else:
+            m_red = prob.periodic.restrict(m)
+            m_nodes = m_red.array.reshape(-1, 3).copy()
+            m_red.destroy()
+        self.constraint.update(m_nodes)
+        A_r = self.constraint.reduce_matrix(self.A)
+        self.constraint.reduce_vector(self.b, self._b_r)
+
+        self.ksp.setOperators(A_r)
+        self._w.set(0.0)
+        try:
+            self.ksp.solve(self._b_r, self._w)
+        except PETSc.Error as err:
+            raise StepFailure(f"PETSc error {err.ierr} in the linear solver") from None
+        reason = self.ksp.getConvergedReason()
+        its = int(self.ksp.getIterationNumber())
+        if reason < 0:
+            raise StepFailure(
+                f"linear solver {ksp_reason(reason)} after {its} iterations "
+                f"(residual {self.ksp.getResidualNorm():.3e})"
+            )
+        if not all_finite(prob.comm, self._w.array):
+            raise StepFailure("linear solver returned non-finite values")
+
+        self.constraint.expand(self._w, self.v)
+        # m^{n+1} = (m^n + k v)/|m^n + k v| at every node (ghosts included: they carry
+        # the owners' values, and the same arithmetic gives the same result).
+        new = m.x.array + dt * self.v.x.array
+        normalize_nodes(new.reshape(-1, 3))
+        m.x.array[:] = new
+        m.x.scatter_forward()
+        return its
+
+    def destroy(self) -> None:
+        for obj in (self.ksp, self.A, self.b, self._w, self._b_r):
+            obj.destroy()
+        self.constraint.destroy()
