@@ -1,14 +1,14 @@
 """The ``femhomog`` command.
 
 ``femhomog <job> CONFIG.toml --out DIR [--set section.key=value]... [-v|-q]``
-runs one job type (``cell``; ``llg`` and ``wave`` later) under ``mpirun`` or
+runs one job type (``cell``, ``llg``; ``wave`` later) under ``mpirun`` or
 serially.  Every job subcommand has the same shape, so adding one is a single
 function decorated with :func:`job_command`::
 
-    @job_command("llg", schema=LLG_SCHEMA, load=load_llg_config, help="...")
-    def _llg(cfg: LlgJobConfig, out_dir: Path, comm: MPI.Comm) -> None:
-        from femhomog.llg.job import run_llg_job
-        summary = run_llg_job(cfg, out_dir=out_dir, comm=comm)
+    @job_command("wave", schema=WAVE_SCHEMA, load=load_wave_config, help="...")
+    def _wave(cfg: WaveJobConfig, out_dir: Path, comm: MPI.Comm) -> None:
+        from femhomog.wave.job import run_wave_job
+        summary = run_wave_job(cfg, out_dir=out_dir, comm=comm)
         if comm.Get_rank() == 0:
             print(...)
 
@@ -35,10 +35,25 @@ from typing import Any
 import numpy as np
 
 from femhomog import ConfigError, FemhomogError, __version__
-from femhomog.io.config import CELL_SCHEMA, CellJobConfig, Schema, load_cell_config
+from femhomog.io.config import (
+    CELL_SCHEMA,
+    LLG_SCHEMA,
+    CellJobConfig,
+    LlgJobConfig,
+    Schema,
+    load_cell_config,
+    load_llg_config,
+)
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
 
-__all__ = ["JobCommand", "build_parser", "format_cell_summary", "job_command", "main"]
+__all__ = [
+    "JobCommand",
+    "build_parser",
+    "format_cell_summary",
+    "format_llg_summary",
+    "job_command",
+    "main",
+]
 
 log = get_logger(__name__)
 
@@ -156,6 +171,53 @@ def _cell(cfg: CellJobConfig, out_dir: Path, comm: Any) -> None:
     summary = run_cell_job(cfg, out_dir=out_dir, comm=comm)
     if comm.Get_rank() == 0:
         print(format_cell_summary(summary, out_dir), flush=True)
+
+
+def format_llg_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
+    """Human-readable summary of an LLG job (printed on rank 0).
+
+    Parameters
+    ----------
+    summary
+        The dict returned by ``run_llg_job`` (the content of run.json): ``steps``,
+        ``rejected_steps``, ``t_final``, ``final`` (last averages row), ``units``,
+        ``ranks``, ``wall_time_s``; optionally ``run_json``.
+    out_dir
+        The job's output directory.
+    """
+    unit = " s" if summary.get("units", {}).get("time") == "s" else ""
+    steps, rejected = summary.get("steps", 0), summary.get("rejected_steps", 0)
+    t_final = float(summary.get("t_final", 0.0))
+    lines = [f"LLG: {steps} steps ({rejected} rejected) to t = {t_final:.6g}{unit}"]
+    row = summary.get("final") or {}
+    if row:
+        lines.append(f"<m> = ({row['mx']:.8f}, {row['my']:.8f}, {row['mz']:.8f}), "
+                     f"E_total = {row['E_total']:.10g}, max||m|-1| = {row['norm_dev']:.1e}")
+    stats = []
+    if "ranks" in summary:
+        stats.append(f"{summary['ranks']} rank{'s' if summary['ranks'] != 1 else ''}")
+    if "wall_time_s" in summary:
+        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
+    if stats:
+        lines.append(", ".join(stats))
+    lines.append(f"averages: {out_dir / 'averages.csv'}")
+    lines.append(f"run: {summary.get('run_json', out_dir / 'run.json')}")
+    return "\n".join(lines)
+
+
+@job_command(
+    "llg",
+    schema=LLG_SCHEMA,
+    load=load_llg_config,
+    help="Landau-Lifshitz-Gilbert dynamics: averages.csv, run.json, m.bp",
+)
+def _llg(cfg: LlgJobConfig, out_dir: Path, comm: Any) -> None:
+    # Imported here, as for the cell job: config errors should not wait for dolfinx.
+    from femhomog.micromag.job import run_llg_job
+
+    summary = run_llg_job(cfg, out_dir=out_dir, comm=comm)
+    if comm.Get_rank() == 0:
+        print(format_llg_summary(summary, out_dir), flush=True)
 
 
 def _run_job(job: JobCommand, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

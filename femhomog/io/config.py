@@ -9,7 +9,7 @@ The same description drives
 * the annotated template printed by ``femhomog <job> --print-config``,
 * the JSON-serializable ``raw`` dictionary stored with the run results.
 
-Job types (``cell`` now, ``llg`` and ``wave`` later) define a schema from the
+Job types (``cell``, ``llg``; ``wave`` later) define a schema from the
 reusable validators below, plus cross-field checks per section, and a loader
 such as :func:`load_cell_config` that turns the validated values into frozen
 dataclasses.
@@ -27,6 +27,7 @@ import difflib
 import json
 import math
 import os
+import re
 import textwrap
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -39,12 +40,14 @@ from femhomog import ConfigError
 __all__ = [
     "CELL_SCHEMA",
     "CELL_TYPES_BY_DIM",
+    "LLG_SCHEMA",
     "OUTPUT_SECTION",
     "REQUIRED",
     "SOLVER_SECTION",
     "CellJobConfig",
     "CellSection",
     "Field",
+    "LlgJobConfig",
     "OutputSection",
     "Schema",
     "Section",
@@ -57,6 +60,8 @@ __all__ = [
     "integer",
     "load_cell_config",
     "load_job_config",
+    "load_llg_config",
+    "parse_variable_expression",
     "read_toml",
     "real",
     "string",
@@ -1070,5 +1075,731 @@ def load_cell_config(
         dispersion=DispersionSection(**values["dispersion"]),
         solver=SolverSection(**values["solver"]),
         output=OutputSection(**values["output"]),
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------
+# LLG job
+# --------------------------------------------------------------------------
+
+#: Units of an LLG job: the papers' scaling of (3.1), or SI (converted by
+#: :class:`femhomog.micromag.Units`).
+LLG_UNITS = ("nondimensional", "SI")
+#: Units of the applied field: multiples of Ms, A/m (H) or tesla (mu0 H).
+ZEEMAN_UNITS = ("Ms", "A/m", "T")
+INITIAL_TYPES = ("uniform", "expression", "random", "file")
+INTEGRATORS = ("tangent_plane", "midpoint")
+#: |m| of a uniform initial value must be 1 to this tolerance (same as the nodal
+#: check of femhomog.micromag.problem.UNIT_TOL) unless initial.normalize is set.
+_UNIT_TOL = 1e-10
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def parse_variable_expression(value: Any, variable: str, dim: int, *, what: str) -> Any:
+    """Parse an expression of the config language in ``t`` (scalar) or ``x`` (vector).
+
+    :mod:`femhomog.expression` knows one variable, the cell variable ``y``; the
+    LLG job also needs the time ``t`` (applied field) and the position ``x``
+    (initial magnetization).  The text is parsed by Python's :mod:`ast` (never
+    executed), the variable is renamed to ``y`` (``t -> y[0]``, ``x[i] -> y[i]``)
+    and handed to :func:`femhomog.expression.parse_expression`, whose whitelist
+    therefore applies unchanged; error messages are translated back.
+
+    Parameters
+    ----------
+    value
+        A number or an expression string.
+    variable
+        ``"t"`` (evaluate at points of shape ``(N, 1)``) or ``"x"`` (``(N, >= dim)``).
+    dim
+        Number of components of ``x`` (1 for ``t``).
+    what
+        Start of error messages, e.g. ``"zeeman.h[2]"``.
+
+    Returns
+    -------
+    femhomog.expression.Expression
+        Evaluate it with ``expr.evaluate(points)``.
+
+    Raises
+    ------
+    ConfigError
+        Anything the expression whitelist rejects, or the name ``y``.
+    """
+    import ast
+
+    from femhomog.expression import parse_expression
+
+    if variable not in ("t", "x"):
+        raise ValueError(f"variable must be 't' or 'x', got {variable!r}")
+    if variable == "t":
+        dim = 1
+        allowed = "t"
+    else:
+        allowed = "x[0]" if dim == 1 else f"x[0..{dim - 1}]"
+    if not isinstance(value, str) or isinstance(value, bool):
+        if _is_number(value):
+            return parse_expression(value, dim, what=what)
+        raise ConfigError(f"{what} must be a number or an expression in {allowed} (a string), "
+                          f"got {show(value)}")
+    src = value.strip()
+    try:
+        tree = ast.parse(src, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None  # parse_expression reports it (on the untranslated text: no variable)
+    text = src
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "y":
+                raise ConfigError(f"{what} '{_one_line(src)}': unknown name 'y' (the variable "
+                                  f"here is {allowed})")
+            if variable == "t" and isinstance(node, ast.Subscript):
+                raise ConfigError(f"{what} '{_one_line(src)}': indexing '{ast.unparse(node)}' is "
+                                  "not allowed (the variable here is the time t)")
+
+        class _Rename(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                if node.id != variable:
+                    return node
+                if variable == "t":
+                    return ast.Subscript(value=ast.Name(id="y", ctx=ast.Load()),
+                                         slice=ast.Constant(0), ctx=ast.Load())
+                return ast.Name(id="y", ctx=node.ctx)
+
+        text = ast.unparse(_Rename().visit(tree))
+    try:
+        return parse_expression(text, dim, what=what)
+    except ConfigError as exc:
+        message = str(exc)
+        head = f"{what} '"
+        if message.startswith(head) and "': " in message[len(head):]:
+            detail = message[len(head):].split("': ", 1)[1]
+            if variable == "t":
+                detail = detail.replace("y[0]", "t")
+            detail = re.sub(r"\by\b", variable, detail)
+            message = f"{what} '{_one_line(src)}': {detail}"
+        raise ConfigError(message) from None
+
+
+def _convert_lengths(value: Any, key: str) -> float | list[float]:
+    if _is_number(value):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError
+        return float(value)
+    if (isinstance(value, list) and 1 <= len(value) <= 3
+            and all(_is_number(v) and math.isfinite(v) and v > 0 for v in value)):
+        return [float(v) for v in value]
+    raise ValueError
+
+
+def _vector3(*, nonzero: bool) -> Validator:
+    describe = "3 finite numbers" + (", not all zero" if nonzero else "") + ", e.g. [0, 0, 1]"
+
+    def convert(value: Any, key: str) -> list[float]:
+        if not (isinstance(value, list) and len(value) == 3
+                and all(_is_number(v) and math.isfinite(v) for v in value)):
+            raise ValueError
+        out = [float(v) for v in value]
+        if nonzero and not any(out):
+            raise ValueError
+        return out
+
+    return Validator(describe, convert)
+
+
+def _convert_expressions3(value: Any, key: str) -> list[float | str]:
+    """Three numbers or non-empty expression strings (parsed in the loader)."""
+    if not (isinstance(value, list) and len(value) == 3):
+        raise ValueError
+    out: list[float | str] = []
+    for v in value:
+        if _is_number(v) and math.isfinite(v):
+            out.append(float(v))
+        elif isinstance(v, str) and v.strip():
+            out.append(v)
+        else:
+            raise ValueError
+    return out
+
+
+def _convert_progress(value: Any, key: str) -> float | None:
+    """``false`` -> None (off), ``true`` -> 5 s, a number -> seconds between lines."""
+    if isinstance(value, bool):
+        return _PROGRESS_DEFAULT if value else None
+    if _is_number(value) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError
+
+
+#: Default wall-clock seconds between two progress lines (output.progress = true).
+_PROGRESS_DEFAULT = 5.0
+
+
+def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
+    """``[mesh]``: either a file or a box; fills the box defaults."""
+    box_keys = ("dim", "cell_type", "cells_per_side", "lengths")
+    if values["file"] is not None:
+        given = [k for k in box_keys if values[k] is not None]
+        if given:
+            raise ConfigError(f"mesh.file replaces the structured box: remove mesh.{given[0]}")
+        return values
+    dim = values["dim"]
+    if dim is None:
+        raise ConfigError("mesh.dim is required unless mesh.file is given")
+    cell_type = values["cell_type"]
+    if cell_type is None:
+        values["cell_type"] = _DEFAULT_CELL_TYPE[dim]
+    elif _DIM_OF_CELL_TYPE[cell_type] != dim:
+        fitting = " or ".join(CELL_TYPES_BY_DIM[dim])
+        raise ConfigError(f"mesh.cell_type '{cell_type}' does not fit mesh.dim = {dim} "
+                          f"(use {fitting})")
+    if values["cells_per_side"] is None:
+        values["cells_per_side"] = 16
+    lengths = values["lengths"]
+    if lengths is None:
+        values["lengths"] = 1.0
+    elif isinstance(lengths, list) and len(lengths) != dim:
+        raise ConfigError(f"mesh.lengths must have {dim} entries (mesh.dim = {dim}), "
+                          f"got {len(lengths)}")
+    return values
+
+
+_NONDIM_ONLY = ("exchange", "eps")
+_SI_ONLY = ("Ms", "A", "gamma", "length")
+
+
+def _check_llg_material(values: dict[str, Any]) -> dict[str, Any]:
+    """``[material]``: keys of the other unit system are errors; SI needs Ms."""
+    units = values["units"]
+    if units == "nondimensional":
+        for key in _SI_ONLY:
+            if values[key] is not None:
+                raise ConfigError(f"material.{key} is an SI parameter: it needs "
+                                  "material.units = 'SI'")
+        if values["eps"] is None:
+            values["eps"] = 1.0
+    else:
+        for key in _NONDIM_ONLY:
+            if values[key] is not None:
+                hint = "; give the exchange stiffness material.A (J/m)" if key == "exchange" else ""
+                raise ConfigError(f"material.{key} is for material.units = 'nondimensional'{hint}")
+        if values["Ms"] is None:
+            raise ConfigError("material.Ms is required for material.units = 'SI' "
+                              "(saturation magnetization in A/m)")
+        if values["gamma"] is None:
+            values["gamma"] = 2.211e5  # femhomog.micromag.units.GAMMA_FREE_ELECTRON
+    exchange = values["exchange"]
+    if isinstance(exchange, list) and all(isinstance(e, float) for row in exchange for e in row):
+        a = exchange
+        n = len(a)
+        if any(abs(a[i][j] - a[j][i]) > 1e-12 * max(abs(a[i][j]), abs(a[j][i]), 1e-300)
+               for i in range(n) for j in range(i)):
+            raise ConfigError(f"material.exchange: the matrix must be symmetric, got {show(a)}")
+    return values
+
+
+def _check_anisotropy(values: dict[str, Any]) -> dict[str, Any]:
+    if values["q"] is not None and values["K"] is not None:
+        raise ConfigError("give either anisotropy.q or anisotropy.K, not both")
+    return values
+
+
+def _check_time(values: dict[str, Any]) -> dict[str, Any]:
+    if values["adaptive"] and values["integrator"] != "midpoint":
+        raise ConfigError("time.adaptive = true needs time.integrator = 'midpoint' "
+                          "(step-doubling error control of the second-order scheme)")
+    return values
+
+
+def _check_llg_output(values: dict[str, Any]) -> dict[str, Any]:
+    if values["every"] is not None and values["dt_out"] is not None:
+        raise ConfigError("give either output.every (steps) or output.dt_out (time), not both")
+    if values["every"] is None and values["dt_out"] is None:
+        values["every"] = 1
+    return values
+
+
+_INITIAL_KEYS = {"uniform": "value", "expression": "expressions", "random": "seed", "file": "file"}
+
+
+def _check_initial(values: dict[str, Any]) -> dict[str, Any]:
+    kind = values["type"]
+    for other, key in _INITIAL_KEYS.items():
+        if other != kind and values[key] is not None:
+            raise ConfigError(f"initial.{key} is only used with initial.type = '{other}' "
+                              f"(initial.type is '{kind}')")
+    needed = _INITIAL_KEYS[kind]
+    if kind == "random":
+        if values["seed"] is None:
+            values["seed"] = 0
+    elif values[needed] is None:
+        raise ConfigError(f"initial.{needed} is required for initial.type = '{kind}'")
+    if kind == "uniform":
+        norm = math.sqrt(sum(v * v for v in values["value"]))
+        if norm == 0.0:
+            raise ConfigError("initial.value is the zero vector: m must have a direction")
+        if not values["normalize"] and abs(norm - 1.0) > _UNIT_TOL:
+            raise ConfigError(f"initial.value must be a unit vector, but |m| = {norm:.10g}; "
+                              "normalize it or set initial.normalize = true")
+    return values
+
+
+LLG_MESH_SECTION = Section(
+    name="mesh",
+    help="The domain: a structured box (dim, cell_type, cells_per_side, lengths) or a gmsh "
+    ".msh file. Lengths are in the length unit of [material] (metres for SI).",
+    check=_check_llg_mesh,
+    fields=(
+        Field("dim", choice(1, 2, 3), None, "Space dimension of the box (1, 2 or 3).", example=2),
+        Field("cell_type", choice(*_DIM_OF_CELL_TYPE), None,
+              "interval | triangle | quadrilateral | tetrahedron | hexahedron; must fit dim. "
+              "Default: interval, quadrilateral, hexahedron for dim = 1, 2, 3.",
+              example="triangle"),
+        Field("cells_per_side", integer(1), None, "Cells along each side of the box (default 16).",
+              example=16),
+        Field("lengths", Validator("a number > 0 or a list of dim numbers > 0", _convert_lengths),
+              None, "Side lengths of the box [0, L_1] x ... (one number for a cube; default 1). "
+              "SI runs: metres.", example=1.0),
+        Field("periodic", boolean(), True,
+              "Periodic boundary conditions on the bounding box (the LL paper's setting); "
+              "false: natural (Neumann) conditions."),
+        Field("file", existing_file(".msh"), None,
+              "A gmsh .msh file instead of the box (coordinates in the length unit; metres for "
+              "SI); relative to this file's directory.",
+              example="meshes/film.msh", commented=True, is_path=True),
+    ),
+)
+
+LLG_MATERIAL_SECTION = Section(
+    name="material",
+    help="Material parameters. units = \"nondimensional\": the LL paper's scaling (3.1), "
+    "dm/dt = -m x H - alpha m x (m x H), H = div(a grad m) + ...; units = \"SI\": Ms, A, "
+    "gamma in SI, converted by femhomog.micromag.Units (time unit (1 + alpha^2)/(gamma Ms), "
+    "length unit `length`).",
+    check=_check_llg_material,
+    fields=(
+        Field("units", choice(*LLG_UNITS), "nondimensional",
+              "nondimensional | SI. SI runs take every input in SI (m, s, J/m, J/m^3, A/m) and "
+              "write t in seconds and energies in J (J/m in 2D, J/m^2 in 1D)."),
+        Field("alpha", real(0, open_min=False), REQUIRED, "Gilbert damping alpha >= 0.",
+              example=0.1),
+        Field("exchange", Validator(f"a number > 0, an expression string in y[0], y[1], y[2] or "
+                                    f"{_MATRIX}", _convert_coefficient), None,
+              "Nondimensional: exchange coefficient a of (3.1), a number > 0, an expression "
+              "a(y) evaluated at y = x/eps (e.g. \"1 + 0.5*sin(2*pi*y[0])\"), or a symmetric "
+              "d x d matrix (A^H of (3.2)). Required unless [homogenized] matrix_from is given.",
+              example=1.0),
+        Field("eps", real(0), None, "Nondimensional: period eps of a(x/eps) (default 1).",
+              example=0.1, commented=True),
+        Field("quadrature_degree", integer(0), None,
+              "Quadrature degree of the exchange form (resolve a(x/eps); default: estimated).",
+              example=6, commented=True),
+        Field("Ms", real(0), None, "SI: saturation magnetization (A/m).", example=8.0e5,
+              commented=True),
+        Field("A", real(0), None,
+              "SI: exchange stiffness (J/m). Required unless [homogenized] matrix_from is given.",
+              example=1.3e-11, commented=True),
+        Field("gamma", real(0), None,
+              "SI: mu0 times the gyromagnetic ratio, m/(A s) (default 2.211e5).",
+              example=2.211e5, commented=True),
+        Field("length", real(0), None,
+              "SI: length unit L in metres (default: the exchange length sqrt(2A/(mu0 Ms^2))).",
+              example=1e-9, commented=True),
+    ),
+)
+
+LLG_ANISOTROPY_SECTION = Section(
+    name="anisotropy",
+    help="Optional uniaxial anisotropy E = -q/2 int (m.e)^2 (q > 0 easy axis, q < 0 hard axis).",
+    check=_check_anisotropy,
+    fields=(
+        Field("q", real(), None,
+              "Quality factor q = 2K/(mu0 Ms^2) (dimensionless; either unit system).",
+              example=0.5, commented=True),
+        Field("K", real(), None, "SI: anisotropy constant K (J/m^3), instead of q.",
+              example=5.0e4, commented=True),
+        Field("axis", _vector3(nonzero=True), [0.0, 0.0, 1.0], "Anisotropy axis e (normalized)."),
+    ),
+)
+
+LLG_ZEEMAN_SECTION = Section(
+    name="zeeman",
+    help="Optional spatially uniform applied field h(t), E = -int h . m.",
+    fields=(
+        Field("h", Validator("a list of 3 numbers or expressions in t", _convert_expressions3),
+              None, "Field vector; entries are numbers or expressions in the time t (in the "
+              "run's time unit: seconds for SI), e.g. [\"0\", \"0\", \"cos(2*pi*t)\"].",
+              example=[0.0, 0.0, 1.0], commented=True),
+        Field("unit", choice(*ZEEMAN_UNITS), None,
+              "Unit of h: Ms (h = H/Ms; default for nondimensional), A/m (default for SI) or T "
+              "(mu0 H). A/m and T need material.units = 'SI'.", example="A/m", commented=True),
+    ),
+)
+
+LLG_INITIAL_SECTION = Section(
+    name="initial",
+    help="Initial magnetization m(0). Must be a unit vector at every node unless normalize = "
+    "true; m = 0 anywhere is an error either way.",
+    check=_check_initial,
+    fields=(
+        Field("type", choice(*INITIAL_TYPES), "uniform",
+              "uniform (value) | expression (expressions in x) | random (seed; uniform on the "
+              "sphere per node, independent of the number of ranks) | file (a m_final.npz of "
+              "a previous run)."),
+        Field("value", _vector3(nonzero=False), None, "uniform: the vector m(0).",
+              example=[1.0, 0.0, 0.0]),
+        Field("expressions", Validator("a list of 3 numbers or expressions in x",
+                                       _convert_expressions3), None,
+              "expression: m(0) as 3 expressions in x[0], x[1], x[2] (length unit of the mesh).",
+              example=["cos(2*pi*x[0])", "sin(2*pi*x[0])", "0"], commented=True),
+        Field("seed", integer(0), None, "random: seed (default 0).", example=1, commented=True),
+        Field("file", existing_file(".npz"), None,
+              "file: an .npz with arrays x (nodes) and m (values), e.g. DIR/m_final.npz of a "
+              "previous run on the same mesh; relative to this file's directory.",
+              example="previous/m_final.npz", commented=True, is_path=True),
+        Field("normalize", boolean(), False,
+              "Project m(0) onto the unit sphere at the nodes instead of rejecting |m| != 1."),
+    ),
+)
+
+LLG_TIME_SECTION = Section(
+    name="time",
+    help="Time integration from t = 0 to t_end (run's time unit: seconds for SI).",
+    check=_check_time,
+    fields=(
+        Field("integrator", choice(*INTEGRATORS), "tangent_plane",
+              "tangent_plane (Alouges' theta-scheme: linear, first order, energy-decreasing "
+              "for theta >= 1/2) | midpoint (implicit midpoint with Newton: second order)."),
+        Field("dt", real(0), REQUIRED, "Time step (the first trial step if adaptive).",
+              example=0.01),
+        Field("t_end", real(0), REQUIRED, "Final time.", example=1.0),
+        Field("adaptive", boolean(), False,
+              "Step-doubling error control (midpoint only)."),
+        Field("tol", real(0), 1e-6, "adaptive: tolerance of the local error (max over nodes)."),
+        Field("theta", real(0, 1, open_min=False, open_max=False), 1.0,
+              "tangent_plane: implicitness of exchange/anisotropy in [0, 1]."),
+    ),
+)
+
+LLG_HOMOGENIZED_SECTION = Section(
+    name="homogenized",
+    help="Optional: take the exchange matrix A^H of the homogenized equation (3.2) from "
+    "tensors.json written by `femhomog cell` (its a0), instead of material.exchange / "
+    "material.A.",
+    fields=(
+        Field("matrix_from", existing_file(".json"), None,
+              "Path of a tensors.json (relative to this file's directory).",
+              example="results/cell/tensors.json", commented=True, is_path=True),
+        Field("factor", real(0), 1.0,
+              "A^H = factor * a0 (nondimensional; SI: J/m, e.g. the stiffness that the cell "
+              "coefficient was normalized by). With SI the length unit defaults to the "
+              "exchange length of tr(A^H)/d."),
+    ),
+)
+
+LLG_SOLVER_SECTION = Section(
+    name="solver",
+    help="Linear solver of the integrators (PETSc options prefixes -femhomog_llg_tps_, "
+    "-femhomog_llg_mid_).",
+    fields=(
+        Field("type", choice("direct", "iterative"), "direct",
+              "direct (MUMPS LU) | iterative (GMRES + ILU / block Jacobi)."),
+        Field("rtol", real(0, 1), 1e-10, "Relative residual tolerance of the iterative solver."),
+        Field("max_it", integer(1), 500, "Maximum iterations of the iterative solver."),
+        Field("max_retries", integer(0, 20), 3,
+              "Halve a failed step up to this many times before giving up (fixed steps)."),
+    ),
+)
+
+LLG_OUTPUT_SECTION = Section(
+    name="output",
+    help="averages.csv gets a row at t = 0, at every output step and at t_end.",
+    check=_check_llg_output,
+    fields=(
+        Field("every", integer(1), None, "Write a row every N accepted steps (default 1).",
+              example=1),
+        Field("dt_out", real(0), None,
+              "Or: write rows at multiples of dt_out (steps are shortened to hit them).",
+              example=0.1, commented=True),
+        Field("fields", boolean(), False, "Write m at the output times to DIR/m.bp (VTX)."),
+        Field("final", boolean(), True,
+              "Write the final state to DIR/m_final.npz (restart with initial.type = 'file')."),
+        Field("progress", Validator("true, false or a number of seconds >= 0",
+                                    _convert_progress), _PROGRESS_DEFAULT,
+              "Progress log lines (rank 0): seconds between lines; 0: every output step; "
+              "false: none."),
+    ),
+)
+
+LLG_SCHEMA = Schema(
+    job="llg",
+    header=(
+        "femhomog llg job: Landau-Lifshitz-Gilbert dynamics (LL paper (3.1), or (3.2) with A^H).\n"
+        "Run: femhomog llg THIS.toml --out DIR [--set section.key=value ...]\n"
+        "Writes DIR/averages.csv (t, <m>, energies, max | |m|-1 |), DIR/run.json, DIR/m.bp."
+    ),
+    sections=(
+        LLG_MESH_SECTION,
+        LLG_MATERIAL_SECTION,
+        LLG_ANISOTROPY_SECTION,
+        LLG_ZEEMAN_SECTION,
+        LLG_INITIAL_SECTION,
+        LLG_TIME_SECTION,
+        LLG_HOMOGENIZED_SECTION,
+        LLG_SOLVER_SECTION,
+        LLG_OUTPUT_SECTION,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LlgMeshSection:
+    """``[mesh]``: a structured box or a gmsh file."""
+
+    dim: int | None  # None iff file
+    cell_type: str | None
+    cells_per_side: int | None
+    lengths: float | list[float] | None
+    periodic: bool
+    file: Path | None
+
+
+@dataclass(frozen=True)
+class LlgMaterialSection:
+    """``[material]``: unit system, damping and exchange (SI: Ms, A, gamma, length)."""
+
+    units: str
+    alpha: float
+    exchange: float | str | list[list[float | str]] | None
+    eps: float | None
+    quadrature_degree: int | None
+    Ms: float | None
+    A: float | None
+    gamma: float | None
+    length: float | None
+
+
+@dataclass(frozen=True)
+class AnisotropySection:
+    """``[anisotropy]``: q (or SI K) and the axis; no term if both are None."""
+
+    q: float | None
+    K: float | None
+    axis: list[float]
+
+
+@dataclass(frozen=True)
+class ZeemanSection:
+    """``[zeeman]``: field entries (numbers or expressions in t) and their unit; no term if
+    ``h`` is None."""
+
+    h: list[float | str] | None
+    unit: str  # filled in by the loader
+
+
+@dataclass(frozen=True)
+class InitialSection:
+    """``[initial]``: how m(0) is given."""
+
+    type: str
+    value: list[float] | None
+    expressions: list[float | str] | None
+    seed: int | None
+    file: Path | None
+    normalize: bool
+
+
+@dataclass(frozen=True)
+class TimeSection:
+    """``[time]``: integrator and step control (run's time unit)."""
+
+    integrator: str
+    dt: float
+    t_end: float
+    adaptive: bool
+    tol: float
+    theta: float
+
+
+@dataclass(frozen=True)
+class HomogenizedSection:
+    """``[homogenized]``: A^H = factor * a0 read from a cell job's tensors.json."""
+
+    matrix_from: Path | None
+    factor: float
+    matrix: list[list[float]] | None  # a0 as read (None without matrix_from)
+
+
+@dataclass(frozen=True)
+class LlgSolverSection:
+    """``[solver]``: linear solver of the integrators."""
+
+    type: str
+    rtol: float
+    max_it: int
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class LlgOutputSection:
+    """``[output]``: output schedule and optional files."""
+
+    every: int | None
+    dt_out: float | None
+    fields: bool
+    final: bool
+    progress: float | None
+
+
+@dataclass(frozen=True)
+class LlgJobConfig:
+    """A validated LLG job; ``raw`` is the JSON-serializable merged configuration."""
+
+    mesh: LlgMeshSection
+    material: LlgMaterialSection
+    anisotropy: AnisotropySection
+    zeeman: ZeemanSection
+    initial: InitialSection
+    time: TimeSection
+    homogenized: HomogenizedSection
+    solver: LlgSolverSection
+    output: LlgOutputSection
+    raw: dict
+
+    @property
+    def si(self) -> bool:
+        return self.material.units == "SI"
+
+
+def read_homogenized_matrix(path: Path, key: str = "homogenized.matrix_from") -> list[list[float]]:
+    """The matrix ``a0`` of a ``tensors.json`` written by ``femhomog cell``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable or invalid JSON, no ``a0``, or ``a0`` not a symmetric positive
+        definite matrix of numbers.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{key}: {path} is not a JSON file ({exc})") from None
+    if not isinstance(data, dict) or "a0" not in data:
+        raise ConfigError(f"{key}: {path} has no 'a0' (expected the tensors.json written by "
+                          "`femhomog cell`)")
+    a0 = data["a0"]
+    if _is_number(a0):  # a 1D cell may store a scalar
+        a0 = [[a0]]
+    what = f"{key}: a0 of {path}"
+    try:
+        matrix = _matrix(a0, what, allow_strings=False)
+    except ValueError:
+        raise ConfigError(f"{what} must be {_MATRIX}, got {show(a0)}") from None
+    n = len(matrix)
+    scale = max(abs(v) for row in matrix for v in row)
+    if any(abs(matrix[i][j] - matrix[j][i]) > 1e-10 * scale for i in range(n) for j in range(i)):
+        raise ConfigError(f"{what} is not symmetric: {show(matrix)}")
+    return [[0.5 * (matrix[i][j] + matrix[j][i]) for j in range(n)] for i in range(n)]
+
+
+def load_llg_config(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    text: str | None = None,
+) -> LlgJobConfig:
+    """Load and validate an LLG-job configuration (see :data:`LLG_SCHEMA`).
+
+    Besides the per-section rules this checks, before any mesh is built: the
+    exchange is given exactly once (``material.exchange``/``material.A`` or
+    ``[homogenized]``), ``a0`` of ``homogenized.matrix_from`` exists and fits
+    ``mesh.dim``, expressions parse (``y`` in the exchange, ``t`` in the field,
+    ``x`` in the initial magnetization), SI-only keys in SI runs, and the
+    uniform initial value.  Arguments as for :func:`load_cell_config`.
+
+    Raises
+    ------
+    ConfigError
+        The first problem found, as one line naming the key.
+    """
+    values, raw = load_job_config(LLG_SCHEMA, path, overrides, text=text)
+    mesh, mat = values["mesh"], values["material"]
+    si = mat["units"] == "SI"
+    # dimension for parsing expressions: the box's, or 3 (checked again on the mesh)
+    dim = mesh["dim"] if mesh["dim"] is not None else 3
+
+    hom = dict(values["homogenized"])
+    hom["matrix"] = None
+    if hom["matrix_from"] is not None:
+        hom["matrix"] = read_homogenized_matrix(hom["matrix_from"])
+        n = len(hom["matrix"])
+        if mesh["dim"] is not None and n != mesh["dim"]:
+            raise ConfigError(f"homogenized.matrix_from: a0 is {n} x {n} but mesh.dim = "
+                              f"{mesh['dim']}")
+        own = "A" if si else "exchange"
+        if mat[own] is not None:
+            raise ConfigError(f"give either material.{own} or homogenized.matrix_from, not both")
+        raw["homogenized"]["matrix"] = hom["matrix"]
+    elif si and mat["A"] is None:
+        raise ConfigError("material.A is required for material.units = 'SI' (exchange "
+                          "stiffness in J/m) unless homogenized.matrix_from is given")
+    elif not si and mat["exchange"] is None:
+        raise ConfigError("material.exchange is required (a number > 0, an expression in y or "
+                          "a d x d matrix) unless homogenized.matrix_from is given")
+
+    exchange = mat["exchange"]
+    if isinstance(exchange, list):
+        n = len(exchange)
+        if mesh["dim"] is not None and n != mesh["dim"]:
+            raise ConfigError(f"material.exchange must be a {mesh['dim']} x {mesh['dim']} matrix "
+                              f"(mesh.dim = {mesh['dim']}), got {n} x {n}")
+        from femhomog.expression import parse_expression
+
+        for i, row in enumerate(exchange):
+            for j, entry in enumerate(row):
+                parse_expression(entry, n, what=f"material.exchange[{i}][{j}]")
+    elif isinstance(exchange, str):
+        from femhomog.expression import parse_expression
+
+        parse_expression(exchange, dim, what="material.exchange")
+
+    ani = values["anisotropy"]
+    if ani["K"] is not None and not si:
+        raise ConfigError("anisotropy.K (J/m^3) needs material.units = 'SI'; give the "
+                          "dimensionless anisotropy.q")
+
+    zee = values["zeeman"]
+    if zee["unit"] is None:
+        zee["unit"] = "A/m" if si else "Ms"
+    elif zee["unit"] != "Ms" and not si:
+        raise ConfigError(f"zeeman.unit = '{zee['unit']}' needs material.units = 'SI' "
+                          "(nondimensional fields are in units of Ms)")
+    if zee["h"] is not None:
+        for i, entry in enumerate(zee["h"]):
+            parse_variable_expression(entry, "t", 1, what=f"zeeman.h[{i}]")
+    raw["zeeman"]["unit"] = zee["unit"]
+
+    ini = values["initial"]
+    if ini["expressions"] is not None:
+        for i, entry in enumerate(ini["expressions"]):
+            parse_variable_expression(entry, "x", dim, what=f"initial.expressions[{i}]")
+
+    return LlgJobConfig(
+        mesh=LlgMeshSection(**mesh),
+        material=LlgMaterialSection(**mat),
+        anisotropy=AnisotropySection(**ani),
+        zeeman=ZeemanSection(**zee),
+        initial=InitialSection(**ini),
+        time=TimeSection(**values["time"]),
+        homogenized=HomogenizedSection(**hom),
+        solver=LlgSolverSection(**values["solver"]),
+        output=LlgOutputSection(**values["output"]),
         raw=raw,
     )

@@ -1,0 +1,473 @@
+"""Driver of ``femhomog llg CONFIG --out DIR``: config -> :class:`LLGProblem` -> time loop.
+
+This module only translates a validated :class:`femhomog.io.config.LlgJobConfig`
+into the objects of :mod:`femhomog.micromag` (units, mesh, field terms, initial
+magnetization, integrator) and runs :class:`femhomog.micromag.driver.LLGDriver`;
+the physics lives in ``fields``/``problem``/``tangent_plane``/``midpoint``.
+
+Units.  Nondimensional jobs are run as given.  SI jobs are converted *once*, here,
+through :class:`femhomog.micromag.Units`: lengths (box, .msh coordinates,
+``x`` in initial expressions) are divided by the length unit ``L``, times
+(``dt``, ``t_end``, ``dt_out``, ``t`` in field expressions) by the time unit
+``T = (1 + alpha^2)/(gamma Ms)``, fields by ``Ms`` (A/m) or ``mu0 Ms`` (T);
+the written ``t`` is in seconds and energies in ``mu0 Ms^2 L^d`` times the
+nondimensional ones (J in 3D).
+
+Files in DIR: ``averages.csv`` (see :mod:`.driver` for why it is appended),
+``run.json`` (written atomically with ``status = "running"`` before the first
+step and replaced at the end by ``"completed"`` or ``"failed"``), ``m.bp``
+(``output.fields``) and ``m_final.npz`` (``output.final``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from femhomog import (
+    ConfigError,
+    SolverError,
+    __version__,
+    _fenicsx,  # noqa: F401  (must precede dolfinx / petsc4py)
+)
+
+# isort: split
+import dolfinx
+from mpi4py import MPI
+
+from femhomog.io.config import LlgJobConfig, parse_variable_expression
+from femhomog.io.logging import get_logger
+from femhomog.io.output import write_json_atomic
+from femhomog.meshes import periodic_box_mesh, read_cell_mesh
+from femhomog.micromag.driver import (
+    AdaptiveStepper,
+    AveragesTable,
+    FieldWriter,
+    FixedStepper,
+    LLGDriver,
+    OutputScales,
+    write_state_npz,
+)
+from femhomog.micromag.fields import Exchange, FieldTerm, UniaxialAnisotropy, Zeeman
+from femhomog.micromag.midpoint import MidpointIntegrator
+from femhomog.micromag.problem import LLGProblem
+from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.units import Units
+from femhomog.periodic import mesh_bounding_box
+
+__all__ = ["LLGSetup", "build_llg", "run_llg_job"]
+
+log = get_logger(__name__)
+
+#: Nodes of an initial-state file must lie this close (relative to the domain
+#: diameter) to the mesh nodes: far above rounding, far below any mesh size.
+_FILE_MATCH_RTOL = 1e-6
+
+
+@dataclass
+class LLGSetup:
+    """An LLG job ready to run (all quantities nondimensional).
+
+    Attributes
+    ----------
+    problem : LLGProblem
+        Problem with the initial magnetization set.
+    stepper : FixedStepper or AdaptiveStepper
+        The integrator.
+    units : Units or None
+        SI scaling (None for nondimensional jobs).
+    scales : OutputScales
+        Nondimensional -> written times and energies.
+    length_scale : float
+        Input length units per nondimensional length (``L`` in m for SI, else 1).
+    dt, t_end, dt_out : float
+        Nondimensional step, final time and output interval (None: ``every``).
+    """
+
+    problem: LLGProblem
+    stepper: FixedStepper | AdaptiveStepper
+    units: Units | None
+    scales: OutputScales
+    length_scale: float
+    dt: float
+    t_end: float
+    dt_out: float | None
+
+
+# ====================================================================== building blocks
+def homogenized_matrix(cfg: LlgJobConfig) -> np.ndarray | None:
+    """``A^H = factor * a0`` from ``[homogenized]`` (None if not given)."""
+    h = cfg.homogenized
+    if h.matrix is None:
+        return None
+    return h.factor * np.asarray(h.matrix, dtype=np.float64)
+
+
+def build_units(cfg: LlgJobConfig) -> Units | None:
+    """SI scaling of an SI job (None for nondimensional jobs).
+
+    With ``[homogenized]`` the stiffness that sets the default length unit (the
+    exchange length) is ``tr(A^H)/d``: a homogenized run has no other scalar A.
+    """
+    if not cfg.si:
+        return None
+    m = cfg.material
+    AH = homogenized_matrix(cfg)
+    A = m.A if AH is None else float(np.trace(AH)) / AH.shape[0]
+    K = cfg.anisotropy.K if cfg.anisotropy.K is not None else 0.0
+    return Units.from_si(Ms=m.Ms, A=A, alpha=m.alpha, gamma=m.gamma, K=K, length=m.length)
+
+
+def build_mesh(cfg: LlgJobConfig, comm: MPI.Comm, length_scale: float) -> dolfinx.mesh.Mesh:
+    """The box or the .msh mesh, in nondimensional lengths (input lengths / ``length_scale``)."""
+    mc = cfg.mesh
+    if mc.file is not None:
+        mesh = read_cell_mesh(comm, mc.file).mesh
+        if length_scale != 1.0:
+            # SI files are in metres; the forms work in units of L
+            mesh.geometry.x[:] /= length_scale
+        return mesh
+    lengths = np.atleast_1d(np.asarray(mc.lengths, dtype=np.float64)) / length_scale  # m -> L
+    if lengths.size == 1:
+        lengths = np.full(mc.dim, lengths[0])
+    return periodic_box_mesh(comm, mc.dim, mc.cell_type, mc.cells_per_side, lengths.tolist())
+
+
+def _field_factor(cfg: LlgJobConfig, units: Units | None) -> float:
+    """Input field unit -> Ms (the nondimensional field unit)."""
+    unit = cfg.zeeman.unit
+    if unit == "Ms":
+        return 1.0
+    assert units is not None  # the loader allows A/m and T for SI only
+    return float(units.field_from_si(1.0) if unit == "A/m" else units.field_from_tesla(1.0))
+
+
+def build_terms(cfg: LlgJobConfig, units: Units | None, time_scale: float) -> list[FieldTerm]:
+    """Exchange, optional anisotropy and Zeeman terms, nondimensional."""
+    mat = cfg.material
+    AH = homogenized_matrix(cfg)
+    qd = mat.quadrature_degree
+    if AH is not None:
+        a = units.exchange_coefficient_of(AH) if units is not None else AH
+        terms: list[FieldTerm] = [Exchange(np.asarray(a).tolist(), quadrature_degree=qd)]
+    elif units is not None:
+        terms = [Exchange(units.exchange_coefficient, quadrature_degree=qd)]
+    else:
+        terms = [Exchange(mat.exchange, eps=mat.eps, quadrature_degree=qd)]
+
+    ani = cfg.anisotropy
+    if ani.q is not None:
+        terms.append(UniaxialAnisotropy(ani.q, axis=tuple(ani.axis)))
+    elif ani.K is not None:
+        assert units is not None
+        terms.append(UniaxialAnisotropy(units.anisotropy_coefficient, axis=tuple(ani.axis)))
+
+    z = cfg.zeeman
+    if z.h is not None:
+        factor = _field_factor(cfg, units)
+        exprs = [parse_variable_expression(v, "t", 1, what=f"zeeman.h[{i}]")
+                 for i, v in enumerate(z.h)]
+        if all(e.constant for e in exprs):
+            terms.append(Zeeman(tuple(factor * e.value() for e in exprs)))
+        else:
+            def h_of_t(t: float) -> list[float]:
+                # t is nondimensional; the expressions are in the run's time unit
+                pts = np.array([[t * time_scale]])
+                return [factor * float(e.evaluate(pts)[0]) for e in exprs]
+
+            terms.append(Zeeman(h_of_t))
+    return terms
+
+
+def _random_unit_field(mesh: dolfinx.mesh.Mesh, seed: int, periodic: bool) -> Any:
+    """``x -> m(x)``: independent uniform unit vectors per node, a function of the node's
+    position only (so the same on any number of ranks, and equal on identified
+    periodic nodes).
+
+    Positions are quantized on the bounding box (2^32 steps per side, opposite
+    faces mapped to the same value if periodic) and hashed with splitmix64.
+    """
+    lo, hi = mesh_bounding_box(mesh)
+    gdim = lo.size
+    steps = float(2**32)
+
+    def mix(z: np.ndarray) -> np.ndarray:
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    def m0(x: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            h = mix(np.full(x.shape[1], np.uint64(seed)))
+            for i in range(gdim):
+                q = np.rint((x[i] - lo[i]) / (hi[i] - lo[i]) * steps).astype(np.int64)
+                if periodic:
+                    q %= 2**32
+                h = mix(h ^ q.astype(np.uint64))
+            h2 = mix(h)
+        u1 = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        u2 = (h2 >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        z = 2.0 * u1 - 1.0
+        r = np.sqrt(np.maximum(0.0, 1.0 - z * z))
+        phi = 2.0 * np.pi * u2
+        return np.vstack([r * np.cos(phi), r * np.sin(phi), z])
+
+    return m0
+
+
+def _expression_field(cfg: LlgJobConfig, dim: int, length_scale: float) -> Any:
+    exprs = [parse_variable_expression(v, "x", dim, what=f"initial.expressions[{i}]")
+             for i, v in enumerate(cfg.initial.expressions)]
+
+    def m0(x: np.ndarray) -> np.ndarray:
+        pts = x.T * length_scale  # the expressions are in the mesh's input length unit
+        return np.vstack([e.evaluate(pts) for e in exprs])
+
+    return m0
+
+
+def _file_field(path: Path, V: dolfinx.fem.FunctionSpace, length_scale: float) -> dolfinx.fem.Function:
+    """Values of an ``.npz`` (arrays ``x``, ``m``) at the nodes of ``V``, matched by position.
+
+    Read on every rank (same file, same verdict); ConfigError on every rank if a
+    node has no value within ``1e-6`` of the domain diameter.
+    """
+    from scipy.spatial import cKDTree
+
+    key = "initial.file"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x = np.asarray(data["x"], dtype=np.float64)
+            m = np.asarray(data["m"], dtype=np.float64)
+    except KeyError as exc:
+        raise ConfigError(f"{key}: {path} has no array {exc} (expected x and m, as in "
+                          "m_final.npz)") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{key}: cannot read {path} as .npz: {exc}") from None
+    if x.ndim != 2 or m.shape != (x.shape[0], 3) or not 1 <= x.shape[1] <= 3 or not len(x):
+        raise ConfigError(f"{key}: {path} must hold x of shape (N, 1..3) and m of shape (N, 3), "
+                          f"got {x.shape} and {m.shape}")
+    pts = np.zeros((x.shape[0], 3))
+    pts[:, : x.shape[1]] = x / length_scale
+    comm = V.mesh.comm
+    lo, hi = mesh_bounding_box(V.mesh)
+    tol = _FILE_MATCH_RTOL * float(np.linalg.norm(hi - lo))
+    nodes = V.tabulate_dof_coordinates()
+    dist, idx = cKDTree(pts).query(nodes) if len(nodes) else (np.zeros(0), np.zeros(0, int))
+    worst = comm.allreduce(float(np.max(dist, initial=0.0)), op=MPI.MAX)
+    if worst > tol:
+        raise ConfigError(f"{key}: {path} has no value at some mesh node (nearest point "
+                          f"{worst * length_scale:.3g} away); it must come from a run on the "
+                          "same mesh")
+    u = dolfinx.fem.Function(V)
+    u.x.array.reshape(-1, 3)[:] = m[idx]
+    return u
+
+
+def set_initial(cfg: LlgJobConfig, problem: LLGProblem, length_scale: float) -> None:
+    """Set ``problem.m`` from ``[initial]`` (ConfigError, prefixed ``initial:``, on every rank)."""
+    ini = cfg.initial
+    mesh = problem.mesh
+    if ini.type == "uniform":
+        m0: Any = tuple(ini.value)
+    elif ini.type == "expression":
+        m0 = _expression_field(cfg, mesh.topology.dim, length_scale)
+    elif ini.type == "random":
+        m0 = _random_unit_field(mesh, ini.seed, problem.periodic is not None)
+    else:
+        m0 = _file_field(ini.file, problem.V, length_scale)
+    try:
+        problem.set_magnetization(m0, normalize=ini.normalize)
+    except ConfigError as exc:
+        msg = str(exc).replace("(normalize=True)", "(or set initial.normalize = true)")
+        raise ConfigError(f"initial ({ini.type}): {msg}") from None
+
+
+def build_stepper(cfg: LlgJobConfig, problem: LLGProblem) -> FixedStepper | AdaptiveStepper:
+    tc, sc = cfg.time, cfg.solver
+    if tc.integrator == "tangent_plane":
+        return FixedStepper(TangentPlaneIntegrator(
+            problem, theta=tc.theta, solver=sc.type, rtol=sc.rtol, max_it=sc.max_it,
+            max_retries=sc.max_retries))
+    mid = MidpointIntegrator(problem, solver=sc.type, max_retries=sc.max_retries)
+    return AdaptiveStepper(mid, tc.tol) if tc.adaptive else FixedStepper(mid)
+
+
+def output_scales(units: Units | None, dim: int) -> OutputScales:
+    if units is None:
+        return OutputScales()
+    energy_unit = {3: "J", 2: "J/m", 1: "J/m^2"}[dim]
+    return OutputScales(time=units.time_unit, energy=units.energy_unit(dim), time_unit="s",
+                        energy_unit=energy_unit)
+
+
+def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
+    """Units, mesh, terms, problem with m(0) and integrator of a job (collective).
+
+    Raises
+    ------
+    ConfigError, MeshError
+        On every rank, for input that only the mesh can reveal (a non-unit or
+        zero m(0) somewhere, a matrix that does not fit the mesh, a mesh that
+        is not periodic-compatible, ...).
+    """
+    units = build_units(cfg)
+    length_scale = units.length if units is not None else 1.0
+    time_scale = units.time_unit if units is not None else 1.0
+    mesh = build_mesh(cfg, comm, length_scale)
+    terms = build_terms(cfg, units, time_scale)
+    problem = LLGProblem(mesh, terms, cfg.material.alpha, periodic=cfg.mesh.periodic)
+    set_initial(cfg, problem, length_scale)
+    stepper = build_stepper(cfg, problem)
+    tc = cfg.time
+
+    def nondim_time(t: float) -> float:
+        return float(units.time_from_si(t)) if units is not None else t
+
+    dt_out = cfg.output.dt_out
+    return LLGSetup(
+        problem=problem,
+        stepper=stepper,
+        units=units,
+        scales=output_scales(units, mesh.topology.dim),
+        length_scale=length_scale,
+        dt=nondim_time(tc.dt),
+        t_end=nondim_time(tc.t_end),
+        dt_out=None if dt_out is None else nondim_time(dt_out),
+    )
+
+
+# ====================================================================== the job
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
+    """Run an LLG job: ``averages.csv``, ``run.json`` and optional fields in ``out_dir``.
+
+    Everything that can be checked is checked before anything is written to
+    ``out_dir`` (a bad input leaves no ``run.json``).
+
+    Returns
+    -------
+    dict
+        The content of the final ``run.json`` plus ``run_json`` (its path).
+
+    Raises
+    ------
+    ConfigError, MeshError
+        Bad input (before any file is written).
+    SolverError
+        A step failed; ``run.json`` then has ``status = "failed"`` and the
+        error, ``averages.csv`` the rows up to the failure.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    setup = build_llg(cfg, comm)
+    prob, sc = setup.problem, setup.scales
+    mesh = prob.mesh
+    tdim = mesh.topology.dim
+    log.info(
+        "llg: %dD mesh, %d cells, %d nodes, periodic %s, terms %s, integrator %s",
+        tdim, mesh.topology.index_map(tdim).size_global, prob.V.dofmap.index_map.size_global,
+        prob.periodic is not None, ", ".join(t.name for t in prob.terms),
+        setup.stepper.describe()["name"] + (" (adaptive)" if setup.stepper.adaptive else ""),
+    )
+
+    if comm.rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    run_json = out_dir / "run.json"
+    info: dict[str, Any] = {
+        "job": "llg",
+        "status": "running",
+        "femhomog_version": __version__,
+        "dolfinx_version": dolfinx.__version__,
+        "ranks": comm.size,
+        "started": _now(),
+        "units": {
+            "system": cfg.material.units,
+            "time": sc.time_unit,
+            "energy": sc.energy_unit,
+            "time_unit_s": setup.units.time_unit if setup.units is not None else None,
+            "si": setup.units.describe() if setup.units is not None else None,
+        },
+        "mesh": {
+            "dim": tdim,
+            "cells": mesh.topology.index_map(tdim).size_global,
+            "nodes": prob.V.dofmap.index_map.size_global,
+            "periodic": prob.periodic is not None,
+        },
+        "problem": prob.describe(),
+        "integrator": setup.stepper.describe(),
+        "files": {
+            "averages": "averages.csv",
+            "fields": "m.bp" if cfg.output.fields else None,
+            "final_state": "m_final.npz" if cfg.output.final else None,
+        },
+        "config": cfg.raw,
+    }
+    write_json_atomic(run_json, info, comm)
+
+    averages = AveragesTable(out_dir / "averages.csv", LLGDriver.header(prob), comm)
+    fields = FieldWriter(out_dir / "m.bp", prob) if cfg.output.fields else None
+    driver = LLGDriver(
+        setup.stepper,
+        dt=setup.dt,
+        t_end=setup.t_end,
+        every=cfg.output.every,
+        dt_out=setup.dt_out,
+        averages=averages,
+        scales=sc,
+        fields=fields,
+        progress=cfg.output.progress,
+    )
+
+    def finish(status: str, error: str | None = None) -> dict[str, Any]:
+        stats = driver.stats.as_dict(sc.time)
+        info.update({
+            "status": status,
+            "finished": _now(),
+            "wall_time_s": comm.allreduce(time.perf_counter() - t0, op=MPI.MAX),
+            "steps": stats["steps"],
+            "rejected_steps": stats["rejected_steps"],
+            "t_final": stats["t"],
+            "rows": averages.rows,
+            "final": driver.last_row,
+        })
+        info["integrator"] = {
+            **setup.stepper.describe(),
+            "steps": stats["steps"],
+            "rejected_steps": stats["rejected_steps"],
+            "retries": stats["retries"],
+            "iterations": stats["iterations"],
+            "dt_min": stats["dt_min"],
+            "dt_max": stats["dt_max"],
+        }
+        if error is not None:
+            info["error"] = error
+        return info
+
+    try:
+        driver.run()
+    except SolverError as exc:  # collective: every rank is here
+        driver.close()
+        write_json_atomic(run_json, finish("failed", str(exc)), comm)
+        raise
+    except KeyboardInterrupt:
+        if comm.size == 1:  # in parallel the other ranks may not be here: no collectives
+            driver.close()
+            write_json_atomic(run_json, finish("interrupted"), None)
+        raise
+    driver.close()
+    if cfg.output.final:
+        write_state_npz(out_dir / "m_final.npz", prob, setup.length_scale)
+    summary = finish("completed")
+    write_json_atomic(run_json, summary, comm)
+    return {**summary, "run_json": str(run_json)}
