@@ -286,7 +286,7 @@ def run_one(geometry, mesh, cell_tags, coeff, degree, solver_type, n, rtol, mesh
 
 # ----------------------------------------------------------------------------- output
 COLUMNS = [
-    # header, key, format
+    # header, key, format (None: special, see fmt_cell)
     ("np", "ranks", "{:d}"),
     ("p", "degree", "{:d}"),
     ("solver", "solver", "{}"),
@@ -296,15 +296,26 @@ COLUMNS = [
     ("constr[s]", "constraint_s", "{:.2f}"),
     ("asm[s]", "assembly_s", "{:.2f}"),
     ("setup[s]", "setup_s", "{:.2f}"),
-    ("rhs[s]", "rhs_solve_s", "{:.3f}"),
-    ("rhs/setup", "rhs_over_setup", "{:.3f}"),
+    ("solve[s]", "rhs_solve_s", "{:.3f}"),
+    ("chi_i[s]", "rhs_full_s", "{:.3f}"),
+    ("solve/setup", "rhs_over_setup", "{:.3f}"),
     ("its", "iterations", None),
+    ("a0[s]", "a0_s", "{:.2f}"),
+    ("total[s]", "total_s", "{:.1f}"),
     ("RSSmax[MB]", "rss_max_MB", "{:.0f}"),
     ("RSSsum[MB]", "rss_sum_MB", "{:.0f}"),
-    ("total[s]", "total_s", "{:.1f}"),
     ("cpu%", "cpu_frac", None),
     ("a0_00", "a0_00", "{:.10f}"),
 ]
+
+LEGEND = (
+    "constr = periodic constraint P; asm = A, K = P^T A P and the mean vector; setup = MUMPS "
+    "analysis + Cholesky factorization or GAMG setup; solve = KSP solve per right-hand side "
+    "(mean of the 3 chi^1_i); chi_i = first_order_correctors / 3 (right-hand side assembly, "
+    "solvability check, solve, expansion); a0 = homogenized_tensor; total = create + correctors "
+    "+ a0 (mesh excluded); times are max over ranks; RSS = peak of the run, max / sum over "
+    "ranks; cpu% = CPU time / wall time (min over ranks; < 90: cores shared with other processes)"
+)
 
 
 def fmt_cell(row: dict, key: str, spec: str | None) -> str:
@@ -316,10 +327,13 @@ def fmt_cell(row: dict, key: str, spec: str | None) -> str:
     return spec.format(v)
 
 
-def table(rows: list[dict]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]] + [
-        [fmt_cell(r, k, s) for _, k, s in COLUMNS] for r in rows
-    ]
+def table(rows: list[dict], markdown: bool = False) -> str:
+    head = [h for h, _, _ in COLUMNS]
+    body = [[fmt_cell(r, k, s) for _, k, s in COLUMNS] for r in rows]
+    if markdown:
+        align = ["---" if k == "solver" else "--:" for _, k, _ in COLUMNS]
+        return "\n".join("| " + " | ".join(c) + " |" for c in [head, align, *body])
+    cells = [head, *body]
     widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
     lines = []
     for j, c in enumerate(cells):
@@ -333,14 +347,17 @@ def table(rows: list[dict]) -> str:
 def diagnostics_table(rows: list[dict]) -> str:
     lines = []
     for r in rows:
-        head = f"p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} nnz(K)={r['nnz_K']:.3e}"
-        extra = f"  full rhs {r['rhs_full_s']:.3f}s  a0 {r['a0_s']:.2f}s  mesh {r['mesh_s']:.2f}s"
+        head = (
+            f"np={r['ranks']} p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} "
+            f"nnz(K)={r['nnz_K']:.3e}  mesh {r['mesh_s']:.2f}s"
+        )
         if "mumps" in r:
             m = r["mumps"]
             head += (
                 f"  MUMPS mem {m['mem_max_MB']} MB/rank, {m['mem_total_MB']} MB total"
                 f" (est. {m['est_mem_total_MB']}), factor entries {m['factor_entries']:.3e}"
                 f" ({m['factor_entries'] / r['nnz_K']:.1f} x nnz(K)), {m['flops']:.2e} flops"
+                f" ({m['flops'] / r['setup_s'] / 1e9:.1f} GF/s over setup)"
             )
         if "gamg" in r:
             g = r["gamg"]
@@ -348,8 +365,94 @@ def diagnostics_table(rows: list[dict]) -> str:
                 f"  GAMG {g['levels']} levels, rows {g['rows']}, "
                 f"operator complexity {g['operator_complexity']:.2f}"
             )
-        lines.append(head + extra)
+        lines.append(head)
     return "\n".join(lines)
+
+
+def fractions(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        build = r["constraint_s"] + r["assembly_s"] + r["setup_s"]
+        lines.append(
+            f"  np={r['ranks']} p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} "
+            f"solve/setup = {r['rhs_over_setup']:.3f}  solve/(constr+asm+setup) = "
+            f"{r['rhs_solve_s'] / build:.3f}  chi_i/(constr+asm+setup) = "
+            f"{r['rhs_full_s'] / build:.3f}"
+        )
+    return "\n".join(lines)
+
+
+SPEEDUP_KEYS = [
+    ("constr", "constraint_s"),
+    ("asm", "assembly_s"),
+    ("setup", "setup_s"),
+    ("solve", "rhs_solve_s"),
+    ("chi_i", "rhs_full_s"),
+    ("a0", "a0_s"),
+    ("total", "total_s"),
+]
+
+
+def speedups(rows: list[dict], markdown: bool = False) -> str:
+    """Time on 1 rank / time on N ranks for the runs present with both rank counts."""
+
+    def key(r: dict) -> tuple:
+        return (r["geometry"], r["degree"], r["solver"], r["n"])
+
+    serial = {key(r): r for r in rows if r["ranks"] == 1}
+    head = ["np", "p", "solver", "n", "per.dofs", *(k for k, _ in SPEEDUP_KEYS), "|da0_00|"]
+    body = []
+    for r in rows:
+        s = serial.get(key(r))
+        if r["ranks"] == 1 or s is None:
+            continue
+        body.append(
+            [str(r["ranks"]), str(r["degree"]), r["solver"], str(r["n"]), str(r["periodic_dofs"])]
+            + [f"{s[k] / r[k]:.2f}" if r[k] > 0 else "-" for _, k in SPEEDUP_KEYS]
+            + [f"{abs(s['a0_00'] - r['a0_00']):.1e}"]
+        )
+    if not body:
+        return ""
+    if markdown:
+        align = ["---" if h == "solver" else "--:" for h in head]
+        return "\n".join("| " + " | ".join(c) + " |" for c in [head, align, *body])
+    cells = [head, *body]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c[i].ljust(widths[i]) if i == 2 else c[i].rjust(widths[i]) for i in range(len(c)))
+        for c in cells
+    )
+
+
+def report(rows: list[dict], skipped: list[str], markdown: bool) -> None:
+    """Print the tables (rank 0)."""
+    log(table(rows))
+    log(f"# {LEGEND}")
+    if skipped:
+        log(f"# skipped: {'; '.join(skipped)}")
+    log("")
+    log("# solver details")
+    log(diagnostics_table(rows))
+    log("")
+    log("# cost of one extra cell problem relative to the first factorization / setup:")
+    log(fractions(rows))
+    sp = speedups(rows)
+    if sp:
+        log("")
+        log("# speedup (time on 1 rank / time on np ranks) and |a0_00(1 rank) - a0_00(np ranks)|")
+        log(sp)
+    busy = [r for r in rows if r["cpu_frac"] < 0.9]
+    if busy:
+        log(
+            f"# WARNING: {len(busy)} run(s) got < 90% of a core per rank (cpu% column): other "
+            "processes were competing for the cores, their timings are inflated"
+        )
+    if markdown:
+        log("")
+        log(table(rows, markdown=True))
+        if sp:
+            log("")
+            log(speedups(rows, markdown=True))
 
 
 # ----------------------------------------------------------------------------- main
@@ -385,7 +488,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-warmup", action="store_true", help="time the first run of each degree with JIT"
     )
+    ap.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
+    ap.add_argument(
+        "--report",
+        nargs="+",
+        metavar="JSON",
+        help="print the tables of earlier --json outputs (e.g. 1 and 2 ranks: speedups) and exit",
+    )
     args = ap.parse_args(argv)
+
+    if args.report:
+        rows, skipped = [], []
+        for path in args.report:
+            with open(path) as f:
+                data = json.load(f)
+            rows += data["runs"]
+            skipped += data["meta"].get("skipped", [])
+            m = data["meta"]
+            log(
+                f"# {path}: {m['date']}, {m['ranks']} rank(s), {m['host']} ({m['cpu_count']} cores)"
+            )
+        rows.sort(key=lambda r: (r["geometry"], r["degree"], r["n"], r["solver"], r["ranks"]))
+        report(rows, skipped, args.markdown)
+        return 0
 
     defaults = (QUICK_SIZES if args.quick else DEFAULT_SIZES)[args.geometry]
     sizes = parse_sizes(args.sizes, args.degrees, defaults)
@@ -443,30 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = tmax(time.perf_counter() - t_all)
 
     log("")
-    log(table(rows))
-    if skipped:
-        log(f"# skipped: {'; '.join(skipped)}")
-    log("")
-    log(
-        "# solver details (rhs = KSP solve time per right-hand side; full rhs = assemble + solve + expand)"
-    )
-    log(diagnostics_table(rows))
-    log("")
-    log(
-        "# cost of one extra cell problem relative to the first factorization / preconditioner setup:"
-    )
-    for r in rows:
-        log(
-            f"  p={r['degree']} n={r['n']:>3d} {r['solver']:<9s} rhs/setup = {r['rhs_over_setup']:.3f}"
-            f"  rhs/(constraint+assembly+setup) = "
-            f"{r['rhs_solve_s'] / (r['constraint_s'] + r['assembly_s'] + r['setup_s']):.3f}"
-        )
-    busy = [r for r in rows if r["cpu_frac"] < 0.9]
-    if busy:
-        log(
-            f"# WARNING: {len(busy)} run(s) got < 90% of a core per rank (cpu% column): other "
-            "processes were competing for the cores, their timings are inflated"
-        )
+    report(rows, skipped, args.markdown)
     log(f"# benchmark wall time {wall:.1f} s")
 
     if args.json and COMM.rank == 0:
