@@ -43,7 +43,10 @@ from femhomog.periodic import LinearConstraint
 log = get_logger(__name__)
 
 #: Above this many reduced dofs ``type = "auto"`` switches from MUMPS to CG + GAMG.
-AUTO_DIRECT_MAX_DOFS = {1: 10**7, 2: 400_000, 3: 120_000}
+#: 3D: MUMPS setup grows like N^2 (P1, 1 rank: 4 s at 33k, 39 s at 97k, 377 s and
+#: 4.9 GB at 262k) while CG + GAMG needs 11-25 iterations at any size
+#: (benchmarks/cell_first_order.py); 2D fill-in is mild.
+AUTO_DIRECT_MAX_DOFS = {1: 10**7, 2: 400_000, 3: 50_000}
 
 
 @dataclass
