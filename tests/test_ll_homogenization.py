@@ -24,7 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    ConfigError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx
@@ -133,7 +136,7 @@ def test_cell_corrector_evaluated_at_x_over_eps():
 def evaluate_periodic_needs_rank_local_cell():
     mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 8)
     f = dolfinx.fem.Function(dolfinx.fem.functionspace(mesh, ("Lagrange", 1)))
-    with pytest.raises(Exception, match="COMM_SELF"):
+    with pytest.raises(ConfigError, match="COMM_SELF"):
         evaluate_periodic([f], np.zeros((1, 3)), 0.5)
 
 
