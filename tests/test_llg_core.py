@@ -480,3 +480,27 @@ def test_bad_input_raises_on_every_rank():
 
     with pytest.raises(ConfigError, match="vanishes"):
         LLGProblem(mesh, [Exchange(1.0)], 0.1, m0=vanishes_on_rank_local_point)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_nodal_effective_field_and_torque(periodic):
+    """H_h of a uniform state in a Zeeman field is h; torque |m x h| = h sin(theta)."""
+    from femhomog.micromag.effective_field import NodalEffectiveField
+
+    prob = macrospin_problem(periodic=periodic)
+    field = NodalEffectiveField(prob)
+    H_nodes = field.evaluate(field.current_nodes(), prob.t)
+    np.testing.assert_allclose(H_nodes, np.tile([0.0, 0.0, H], (len(H_nodes), 1)), atol=1e-12)
+    assert field.max_torque() == pytest.approx(H * math.sin(TH0), rel=1e-12)
+    # a non-uniform state on a periodic 2D box: the exchange field of the
+    # implicit matrix is -M^{-1} K m, orthogonal on average to constants
+    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 8)
+    prob2 = LLGProblem(mesh, [Exchange(1.0)], 0.1, periodic=periodic, m0=smooth_state)
+    f2 = NodalEffectiveField(prob2)
+    m_nodes = f2.current_nodes()
+    H2 = f2.evaluate(m_nodes, 0.0)
+    # E = 1/2 m.K m and dE/dm = K m = -M H: the lumped mass-weighted product is -2E
+    local = float(np.sum(f2.mass_r.array.reshape(-1, 3) * H2 * m_nodes))
+    assert MPI.COMM_WORLD.allreduce(local) == pytest.approx(-2 * prob2.energy(), rel=1e-10)
+    field.destroy()
+    f2.destroy()

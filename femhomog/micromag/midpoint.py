@@ -53,9 +53,6 @@ from femhomog import (
 )
 
 # isort: split
-import dolfinx
-import dolfinx.fem.petsc
-import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -68,6 +65,7 @@ from femhomog.micromag._solvers import (
     configure_ksp,
     snes_reason,
 )
+from femhomog.micromag.effective_field import NodalEffectiveField
 from femhomog.micromag.problem import LLGProblem, nodal_norms, normalize_nodes
 
 __all__ = ["AdaptiveStepInfo", "MidpointIntegrator"]
@@ -149,39 +147,12 @@ class MidpointIntegrator:
         self.solver = check_linear_solver(solver)
         self.max_retries = max_retries
         self.prefix = options_prefix
-        V, comm = problem.V, problem.comm
-        R = problem.reduction
-        self.R = R
-        phi = ufl.TestFunction(V)
-
-        # Reduced lumped mass (periodic: slave masses added to their masters).
-        self._mass_r = R.reduce_vector(problem.mass)
-        self._inv_mass = 1.0 / self._mass_r.array.reshape(-1, 3)
-
-        # Implicit part: constant matrix K_r = R^T K R.
-        impl = problem.implicit_terms
-        self.K_r: PETSc.Mat | None = None
-        if impl:
-            u = ufl.TrialFunction(V)
-            k_form = impl[0].bilinear(u, phi)
-            for term in impl[1:]:
-                k_form = k_form + term.bilinear(u, phi)
-            K = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(k_form))
-            K.assemble()
-            self.K_r = R.reduce_matrix(K)
-            K.destroy()
-
-        # Explicit part: assembled at the midpoint state mb (a Function).
-        self._mb = dolfinx.fem.Function(V, name="m_mid")
-        expl = problem.explicit_terms
-        self.F_form = None
-        if expl:
-            f = expl[0].field_form(self._mb, phi)
-            for term in expl[1:]:
-                f = f + term.field_form(self._mb, phi)
-            self.F_form = dolfinx.fem.form(f)
-            self._b = dolfinx.fem.petsc.create_vector(V)
-            self._F_r = R.create_reduced_vector()
+        comm = problem.comm
+        self.field = NodalEffectiveField(problem)
+        R = self.R = self.field.R
+        self._mass_r = self.field.mass_r
+        self._inv_mass = self.field.inv_mass
+        self.K_r = self.field.K_r
 
         n_loc3 = self._mass_r.getLocalSize()
         self._n_nodes_global = self._mass_r.getSize() // 3
@@ -216,8 +187,6 @@ class MidpointIntegrator:
         self._x = R.create_reduced_vector()
         self._f = R.create_reduced_vector()
         self._m_old = R.create_reduced_vector()
-        self._Km = R.create_reduced_vector()
-        self._work = R.create_reduced_vector()
         self._t_mid = 0.0
         self._dt = 0.0
 
@@ -241,19 +210,7 @@ class MidpointIntegrator:
 
     def _field(self, mb: np.ndarray) -> np.ndarray:
         """Nodal ``H_h(mb)`` at the midpoint time (reduced layout, shape ``(n, 3)``)."""
-        prob = self.problem
-        rhs = np.zeros_like(mb)
-        if self.K_r is not None:
-            self._work.array[:] = mb.reshape(-1)
-            self.K_r.mult(self._work, self._Km)
-            rhs -= self._Km.array.reshape(-1, 3)
-        if self.F_form is not None:
-            self._work.array[:] = mb.reshape(-1)
-            self.R.expand(self._work, self._mb)
-            prob.prepare_terms(self._t_mid, self._mb)
-            self.R.assemble_reduced_vector(self.F_form, out=self._F_r, work=self._b)
-            rhs += self._F_r.array.reshape(-1, 3)
-        return rhs * self._inv_mass
+        return self.field.evaluate(mb, self._t_mid)
 
     def _midpoint(self, x: PETSc.Vec) -> np.ndarray:
         # x is locked read-only inside SNES callbacks
@@ -428,11 +385,11 @@ class MidpointIntegrator:
 
     def destroy(self) -> None:
         self.snes.destroy()
-        for obj in (self._D, self._N, self._J, self._x, self._f, self._m_old, self._Km, self._work):
+        for obj in (self._D, self._N, self._J, self._x, self._f, self._m_old):
             obj.destroy()
-        for obj in (self._NK, self.K_r):
-            if obj is not None:
-                obj.destroy()
+        if self._NK is not None:
+            self._NK.destroy()
+        self.field.destroy()
 
 
 def _check_dt(dt: float) -> float:
