@@ -6,6 +6,10 @@
 ``laminate_cell``           gmsh two-layer laminate (tags 1, 2)
 ``read_cell_mesh``          read a ``.msh`` cell (MeshError on bad files)
 
+Bounded magnets (:mod:`femhomog.meshes.magnets`, optional air + shell regions):
+``sphere``, ``ellipsoid``, ``cuboid``, ``cylinder``, ``multilayer`` -> ``MagnetMesh``;
+``ShellSpec``; ``magnet_submesh``.
+
 Importing this package imports dolfinx; gmsh is imported only when a gmsh
 builder runs.
 """
@@ -21,6 +25,16 @@ from femhomog.meshes.gmsh_cells import (
     laminate_cell,
     read_cell_mesh,
 )
+from femhomog.meshes.magnets import (
+    MagnetMesh,
+    ShellSpec,
+    cuboid,
+    cylinder,
+    ellipsoid,
+    magnet_submesh,
+    multilayer,
+    sphere,
+)
 from femhomog.meshes.structured import (
     CELL_TYPES_BY_DIM,
     check_periodic_boundary,
@@ -34,10 +48,18 @@ __all__ = [
     "MATERIAL1_TAG",
     "MATERIAL2_TAG",
     "MATRIX_TAG",
+    "MagnetMesh",
+    "ShellSpec",
     "boundary_facet_tag",
     "check_periodic_boundary",
+    "cuboid",
+    "cylinder",
+    "ellipsoid",
     "inclusion_cell",
     "laminate_cell",
+    "magnet_submesh",
+    "multilayer",
     "periodic_box_mesh",
     "read_cell_mesh",
+    "sphere",
 ]
