@@ -1,6 +1,7 @@
 """The ``femhomog`` command.
 
 ``femhomog <job> CONFIG.toml --out DIR [--set section.key=value]... [-v|-q]``
+(``femhomog llg CONFIG.toml --restart DIR`` continues a run from its checkpoint)
 runs one job type (``cell``, ``llg``; ``wave`` later) under ``mpirun`` or
 serially.  Every job subcommand has the same shape, so adding one is a single
 function decorated with :func:`job_command`::
@@ -91,7 +92,8 @@ class JobCommand:
     help: str
     schema: Schema
     load: Callable[[Path, Sequence[str]], Any]
-    run: Callable[[Any, Path, Any], None]
+    run: Callable[..., None]
+    restartable: bool = False
 
 
 _JOBS: dict[str, JobCommand] = {}
@@ -103,11 +105,17 @@ def job_command(
     schema: Schema,
     load: Callable[[Path, Sequence[str]], Any],
     help: str,
-) -> Callable[[Callable[[Any, Path, Any], None]], Callable[[Any, Path, Any], None]]:
-    """Register the decorated ``run(cfg, out_dir, comm)`` as subcommand ``name``."""
+    restartable: bool = False,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register the decorated ``run(cfg, out_dir, comm)`` as subcommand ``name``.
 
-    def register(run: Callable[[Any, Path, Any], None]) -> Callable[[Any, Path, Any], None]:
-        _JOBS[name] = JobCommand(name=name, help=help, schema=schema, load=load, run=run)
+    With ``restartable`` the subcommand has ``--restart DIR`` and ``run`` is
+    called as ``run(cfg, out_dir, comm, restart=DIR or None)``.
+    """
+
+    def register(run: Callable[..., None]) -> Callable[..., None]:
+        _JOBS[name] = JobCommand(name=name, help=help, schema=schema, load=load, run=run,
+                                 restartable=restartable)
         return run
 
     return register
@@ -210,28 +218,42 @@ def format_llg_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
     schema=LLG_SCHEMA,
     load=load_llg_config,
     help="Landau-Lifshitz-Gilbert dynamics: averages.csv, run.json, m.bp",
+    restartable=True,
 )
-def _llg(cfg: LlgJobConfig, out_dir: Path, comm: Any) -> None:
+def _llg(cfg: LlgJobConfig, out_dir: Path, comm: Any, restart: Path | None = None) -> None:
     # Imported here, as for the cell job: config errors should not wait for dolfinx.
     from femhomog.micromag.job import run_llg_job
 
-    summary = run_llg_job(cfg, out_dir=out_dir, comm=comm)
+    summary = run_llg_job(cfg, out_dir=out_dir, comm=comm, restart=restart)
     if comm.Get_rank() == 0:
-        print(format_llg_summary(summary, out_dir), flush=True)
+        if summary.get("already_completed"):
+            unit = " s" if summary.get("units", {}).get("time") == "s" else ""
+            print(f"the run in {restart} already completed at t = "
+                  f"{float(summary.get('t_final', 0.0)):.6g}{unit}: nothing to do "
+                  "(raise time.t_end with --set to continue it)", flush=True)
+        else:
+            print(format_llg_summary(summary, out_dir), flush=True)
 
 
 def _run_job(job: JobCommand, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Common driver of the job subcommands."""
     if args.print_config:
-        if args.config is not None or args.out is not None or args.set:
-            parser.error("--print-config takes no CONFIG, --out or --set")
+        if (args.config is not None or args.out is not None or args.set
+                or getattr(args, "restart", None) is not None):
+            parser.error("--print-config takes no CONFIG, --out, --set or --restart")
         if world_rank() == 0:
             sys.stdout.write(job.schema.template())
         return 0
     if args.config is None:
         parser.error("the following arguments are required: CONFIG")
+    restart = getattr(args, "restart", None)
     if args.out is None:
-        parser.error("the following arguments are required: --out")
+        if restart is None:
+            parser.error("the following arguments are required: --out")
+        args.out = restart  # a restart continues in the run's own directory
+    if restart is not None and not Path(restart).is_dir():
+        raise ConfigError(f"--restart: {restart} is not a directory (give the output "
+                          "directory of the run to continue)")
 
     # Same inputs on every rank -> same verdict on every rank: no communication.
     cfg = job.load(Path(args.config), args.set)
@@ -245,7 +267,10 @@ def _run_job(job: JobCommand, args: argparse.Namespace, parser: argparse.Argumen
     comm = MPI.COMM_WORLD
     log.info("femhomog %s: %s job %s -> %s on %d rank(s)",
              __version__, job.name, args.config, out_dir, comm.Get_size())
-    job.run(cfg, out_dir, comm)
+    if job.restartable:
+        job.run(cfg, out_dir, comm, restart=None if restart is None else Path(restart))
+    else:
+        job.run(cfg, out_dir, comm)
     return 0
 
 
@@ -292,6 +317,10 @@ def _add_job_parser(subparsers: Any, job: JobCommand) -> None:
     sub.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a configuration value (TOML syntax, e.g. "
                           "--set cell.degree=3 --set solver.type=direct); repeatable")
+    if job.restartable:
+        sub.add_argument("--restart", metavar="DIR",
+                         help="continue the run in DIR from its last checkpoint "
+                              "(DIR/checkpoint/); --out defaults to DIR")
     sub.add_argument("--print-config", action="store_true",
                      help="print an annotated default configuration and exit")
     loud = sub.add_mutually_exclusive_group()

@@ -1240,6 +1240,28 @@ def _convert_progress(value: Any, key: str) -> float | None:
 _PROGRESS_DEFAULT = 5.0
 
 
+def _convert_checkpoint_every(value: Any, key: str) -> int:
+    """``false`` or 0 -> 0 (off), an integer N >= 1 -> every N steps."""
+    if value is False:
+        return 0
+    if _is_int(value) and value >= 0:
+        return int(value)
+    raise ValueError
+
+
+def _convert_checkpoint_wall(value: Any, key: str) -> float:
+    """``false`` or 0 -> 0.0 (off), a number > 0 -> seconds of wall time."""
+    if value is False:
+        return 0.0
+    if _is_number(value) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError
+
+
+#: Default wall-clock seconds between two checkpoints (output.checkpoint_wall).
+_CHECKPOINT_WALL_DEFAULT = 600.0
+
+
 def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
     """``[mesh]``: either a file or a box; fills the box defaults."""
     box_keys = ("dim", "cell_type", "cells_per_side", "lengths")
@@ -1531,8 +1553,17 @@ LLG_OUTPUT_SECTION = Section(
               "Write the final state to DIR/m_final.npz (restart with initial.type = 'file')."),
         Field("progress", Validator("true, false or a number of seconds >= 0",
                                     _convert_progress), _PROGRESS_DEFAULT,
-              "Progress log lines (rank 0): seconds between lines; 0: every output step; "
-              "false: none."),
+              "Progress (rank 0): a progress bar if stderr is a terminal, else log lines "
+              "every this many seconds; 0: every output step; false: none."),
+        Field("checkpoint_every", Validator("false or an integer >= 0",
+                                            _convert_checkpoint_every), 0,
+              "Write DIR/checkpoint/checkpoint.npz every N accepted steps (0 or false: not "
+              "by steps). Restart with `femhomog llg CONFIG --restart DIR`."),
+        Field("checkpoint_wall", Validator("false or a number of seconds >= 0",
+                                           _convert_checkpoint_wall), _CHECKPOINT_WALL_DEFAULT,
+              "Also checkpoint after this many seconds of wall time since the last one (0 or "
+              "false: not by time). With either cadence on, checkpoints are also written at "
+              "t = 0 and at the end; with both off, none."),
     ),
 )
 
@@ -1654,6 +1685,8 @@ class LlgOutputSection:
     fields: bool
     final: bool
     progress: float | None
+    checkpoint_every: int  # 0: off
+    checkpoint_wall: float  # seconds; 0: off
 
 
 @dataclass(frozen=True)

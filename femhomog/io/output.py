@@ -14,11 +14,17 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from femhomog import FemhomogError
 
-__all__ = ["dumps", "json_default", "write_csv_atomic", "write_json_atomic"]
+__all__ = [
+    "dumps",
+    "json_default",
+    "write_atomic",
+    "write_csv_atomic",
+    "write_json_atomic",
+]
 
 
 def json_default(obj: Any) -> Any:
@@ -66,15 +72,46 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write(path: Path, render: Callable[[], str]) -> None:
+def write_atomic(path: str | Path, data: str | bytes | Callable[[BinaryIO], None]) -> Path:
+    """Replace ``path`` atomically by ``data`` (this process only, no MPI).
+
+    The one atomic-write primitive of femhomog: the content goes to a temporary
+    file in the same directory (``os.replace`` is atomic only within one file
+    system), is flushed and fsynced, and the temporary file is renamed over
+    ``path``; the directory is then fsynced so that the rename is durable.  A
+    process killed at any moment (even ``SIGKILL``) leaves either the previous
+    complete ``path`` or the new one, plus at worst a stray ``.NAME.*.tmp``.
+
+    Parameters
+    ----------
+    path
+        Target file (its directory is created if needed).
+    data
+        Text (written as UTF-8), bytes, or a callable that writes the content
+        to the binary file object it is given (e.g. ``numpy.savez``: no copy
+        of large arrays in memory).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        The file cannot be written; ``path`` is then unchanged.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file must be in the same directory: os.replace is atomic
-    # only within one file system.
-    text = render()  # before creating the temporary file: may raise TypeError
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, str):
+                f.write(data.encode("utf-8"))
+            elif isinstance(data, bytes | bytearray | memoryview):
+                f.write(data)
+            else:
+                data(f)
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600 files; keep the mode of the file we replace, else
@@ -92,6 +129,12 @@ def _write(path: Path, render: Callable[[], str]) -> None:
             pass
         raise
     _fsync_dir(path.parent)
+    return path
+
+
+def _write(path: Path, render: Callable[[], str]) -> None:
+    text = render()  # before creating the temporary file: may raise TypeError
+    write_atomic(path, text)
 
 
 def write_csv_atomic(

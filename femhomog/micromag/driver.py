@@ -30,10 +30,10 @@ as a separate step.
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import tempfile
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from femhomog import (
+    ConfigError,
     FemhomogError,
     SolverError,
     _fenicsx,  # noqa: F401  (must precede dolfinx / petsc4py)
@@ -53,7 +54,7 @@ import dolfinx.io
 from mpi4py import MPI
 
 from femhomog.io.logging import get_logger
-from femhomog.io.output import write_csv_atomic
+from femhomog.io.output import write_atomic, write_csv_atomic
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
@@ -65,6 +66,7 @@ __all__ = [
     "LLGDriver",
     "LoopStats",
     "OutputScales",
+    "Progress",
     "StepResult",
     "write_state_npz",
 ]
@@ -73,6 +75,9 @@ log = get_logger(__name__)
 
 #: A remainder of a step below this fraction of the step size is rounding, not a step.
 _LAND_RTOL = 1e-9
+#: Test hook: every rank SIGKILLs itself right after accepted step N (its row and
+#: checkpoint, if due, are written): a deterministic "killed at a random moment".
+KILL_AT_STEP_ENV = "FEMHOMOG_TEST_KILL_AT_STEP"
 
 
 # ====================================================================== steppers
@@ -176,13 +181,46 @@ class AveragesTable:
     :class:`femhomog.FemhomogError` on every rank.
     """
 
-    def __init__(self, path: Path, header: list[str], comm: MPI.Comm) -> None:
+    def __init__(self, path: Path, header: list[str], comm: MPI.Comm, *,
+                 keep_rows: int | None = None, source: Path | None = None) -> None:
+        """Start a new table, or continue one (restart) with ``keep_rows``.
+
+        Parameters
+        ----------
+        path, header, comm
+            The table, its columns and the communicator (rank 0 writes).
+        keep_rows
+            Restart: keep the header and the first ``keep_rows`` rows of
+            ``source`` (the rows up to the checkpoint; later rows were written
+            by the killed run and are recomputed), replace ``path`` atomically
+            by them and append from there.
+        source
+            Table to continue (default ``path``).
+
+        Raises
+        ------
+        ConfigError
+            Restart only, on every rank: ``source`` is missing, has another
+            header or fewer than ``keep_rows`` complete rows.
+        """
         self.path = Path(path)
         self.header = list(header)
         self.comm = comm
         self.rows = 0
         self._fd: int | None = None
-        write_csv_atomic(self.path, self.header, [], comm)
+        if keep_rows is None:
+            write_csv_atomic(self.path, self.header, [], comm)
+        else:
+            failure = None
+            if comm.rank == 0:
+                try:
+                    _truncate_table(Path(source or path), self.path, self.header, keep_rows)
+                except ConfigError as exc:
+                    failure = str(exc)
+            failure = comm.bcast(failure, root=0)
+            if failure is not None:
+                raise ConfigError(failure)
+            self.rows = keep_rows
 
         def open_() -> None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
@@ -222,6 +260,28 @@ class AveragesTable:
             self._fd = None
 
 
+def _truncate_table(source: Path, path: Path, header: list[str], rows: int) -> None:
+    """Header + first ``rows`` lines of ``source`` to ``path``, atomically (one process)."""
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--restart: cannot read {source}: {exc.strerror or exc}") from None
+    lines = data.split(b"\n")  # a last line without newline (an OS crash) is dropped
+    complete = lines[:-1]
+    want = ",".join(header).encode("ascii")
+    if not complete or complete[0] != want:
+        got = complete[0].decode("ascii", "replace") if complete else "(empty)"
+        raise ConfigError(f"--restart: {source} has the header {got!r}, expected "
+                          f"{want.decode()!r}")
+    if len(complete) - 1 < rows:
+        raise ConfigError(f"--restart: {source} has {len(complete) - 1} rows, the checkpoint "
+                          f"needs the first {rows}")
+    try:
+        write_atomic(path, b"\n".join(complete[: rows + 1]) + b"\n")
+    except OSError as exc:
+        raise ConfigError(f"--restart: cannot write {path}: {exc.strerror or exc}") from None
+
+
 class FieldWriter:
     """``m`` at the output times, as VTX (ADIOS2 BP4) for ParaView; times in output units."""
 
@@ -252,35 +312,16 @@ def write_state_npz(path: Path, problem: LLGProblem, length_scale: float = 1.0) 
     failure = None
     if problem.comm.rank == 0:
         assert parts is not None
-        buf = io.BytesIO()
-        np.savez(buf, x=np.concatenate([p[0] for p in parts]),
-                 m=np.concatenate([p[1] for p in parts]), t=np.float64(problem.t))
+        xs = np.concatenate([p[0] for p in parts])
+        ms = np.concatenate([p[1] for p in parts])
         try:
-            _write_bytes_atomic(Path(path), buf.getvalue())
+            write_atomic(Path(path), lambda f: np.savez(f, x=xs, m=ms, t=np.float64(problem.t)))
         except OSError as exc:
             failure = f"cannot write {path}: {exc.strerror or exc}"
     failure = problem.comm.bcast(failure, root=0)
     if failure is not None:
         raise FemhomogError(failure)
     return Path(path)
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ====================================================================== the loop
@@ -312,6 +353,113 @@ class LoopStats:
         out["dt_max"] = self.dt_max * time_scale if self.steps else None
         return out
 
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> LoopStats:
+        """Inverse of ``dataclasses.asdict`` (nondimensional, as in checkpoints)."""
+        return cls(**{k: state[k] for k in cls.__dataclass_fields__})
+
+
+# ====================================================================== progress
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+
+
+class Progress:
+    """Progress of a time loop on rank 0: a bar when interactive, log lines in batch.
+
+    Interactive means that stderr is a terminal (on rank 0: under ``mpirun`` the
+    launcher forwards rank 0's stderr, usually through a pipe, so parallel runs
+    log lines unless the launcher passes the terminal through).  The bar is
+    `tqdm <https://tqdm.github.io>`_, created on rank 0 only and never involved
+    in communication, so it works unchanged under MPI; while it is shown, log
+    records of the ``femhomog`` logger are printed above it
+    (:func:`tqdm.contrib.logging.logging_redirect_tqdm`).  Batch runs log one
+    line at most every ``interval`` seconds of wall time (and at the end).
+
+    Parameters
+    ----------
+    interval
+        Seconds between log lines (0: every output row); None: no progress.
+    t_end
+        Final time in output units.
+    time_unit
+        ``"s"`` for SI runs.
+    comm
+        The run's communicator (only rank 0 reports).
+    t_start
+        Start time in output units (a restart's checkpoint time).
+    interactive
+        Force bar (True) or lines (False); default: whether stderr is a TTY.
+    """
+
+    def __init__(self, interval: float | None, t_end: float, time_unit: str, comm: MPI.Comm,
+                 *, t_start: float = 0.0, interactive: bool | None = None) -> None:
+        self.interval = interval
+        self.t_end = float(t_end)
+        self.unit = " s" if time_unit == "s" else ""
+        self.enabled = interval is not None and comm.rank == 0
+        self.interactive = bool(self.enabled and (_stderr_is_tty() if interactive is None
+                                                  else interactive))
+        self._last_log = -math.inf
+        self._wall0 = time.perf_counter()
+        self.bar: Any = None
+        self._redirect: Any = None
+        if self.interactive:
+            import logging
+
+            from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            self.bar = tqdm(
+                total=self.t_end, initial=float(t_start), file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.25, leave=True,
+                bar_format="{percentage:5.1f}%|{bar}| t = {n:.4g}/{total:.4g}" + self.unit
+                + " [{elapsed}<{remaining}{postfix}]",
+            )
+            self._redirect = logging_redirect_tqdm(loggers=[logging.getLogger("femhomog")])
+            self._redirect.__enter__()
+
+    def step(self, t_out: float) -> None:
+        """After every step (cheap: tqdm redraws at most every 0.25 s)."""
+        if self.bar is not None:
+            self.bar.update(min(t_out, self.t_end) - self.bar.n)
+
+    def row(self, row: dict[str, float], steps: int, rejected: int, final: bool) -> None:
+        """After every output row: bar postfix, or a log line if one is due."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"steps {steps}, E = {row['E_total']:.8g}", refresh=False)
+            self.step(row["t"])
+            if not final:
+                return
+        now = time.perf_counter()
+        assert self.interval is not None
+        if not final and steps and now - self._last_log < self.interval:
+            return
+        self._last_log = now
+        self.close()  # the final line goes below the finished bar
+        frac = 100.0 * row["t"] / self.t_end if self.t_end else 100.0
+        log.info(
+            "t = %.6g%s (%5.1f %%), steps %d (rejected %d), E = %.10g, max||m|-1| = %.1e, "
+            "<m> = (%.6f, %.6f, %.6f), %.1f s",
+            row["t"], self.unit, frac, steps, rejected, row["E_total"], row["norm_dev"],
+            row["mx"], row["my"], row["mz"], now - self._wall0,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None
+
+
+
 
 class LLGDriver:
     """Advance an LLG problem to ``t_end`` and record averages at output times.
@@ -334,12 +482,25 @@ class LLGDriver:
         Optional VTX writer of ``m``.
     progress
         Seconds of wall time between progress log lines (0: every output step;
-        None: no progress lines).
+        None: no progress); a bar instead when stderr is a TTY (:class:`Progress`).
+    checkpointer
+        Optional :class:`femhomog.micromag.checkpoint.Checkpointer`: written
+        every ``checkpoint_every`` steps and/or after ``checkpoint_wall`` seconds
+        of wall time since the last one (0: off), and then also at the start
+        (not on a restart) and at the end.
+    interactive
+        Passed to :class:`Progress` (default: whether stderr is a TTY).
 
     Notes
     -----
     Everything is collective over the problem's communicator: every rank runs
-    the same steps and computes the same rows; rank 0 writes.
+    the same steps and computes the same rows; rank 0 writes.  The loop state
+    (:meth:`loop_state`: ``t``, the next step size, i.e. the adaptive
+    controller's state, the fixed-step anchor and the counters) is everything
+    the loop carries from one step to the next besides ``m``; a run resumed
+    from it (:meth:`resume`) takes bitwise the same steps as the uninterrupted
+    one on the same ranks.  The output schedule is a function of it (step
+    count for ``every``, ``t`` for ``dt_out``).
     """
 
     def __init__(
@@ -354,6 +515,10 @@ class LLGDriver:
         scales: OutputScales = OutputScales(),
         fields: FieldWriter | None = None,
         progress: float | None = None,
+        checkpointer: Any = None,
+        checkpoint_every: int = 0,
+        checkpoint_wall: float = 0.0,
+        interactive: bool | None = None,
     ) -> None:
         if (every is None) == (dt_out is None):
             raise ValueError("give exactly one of every and dt_out")
@@ -369,16 +534,73 @@ class LLGDriver:
         self.scales = scales
         self.fields = fields
         self.progress = progress
+        self.interactive = interactive
+        self.checkpointer = checkpointer
+        self.checkpoint_every = int(checkpoint_every)
+        self.checkpoint_wall = float(checkpoint_wall)
         self.stats = LoopStats(t=self.problem.t)
         self.last_row: dict[str, float] = {}
-        self._wall0 = time.perf_counter()
-        self._last_log = -math.inf
+        self._h_next = self.dt
+        self._anchor_t, self._anchor_n = self.problem.t, 0  # fixed steps: t = t_a + n dt
+        self._resumed = False
+        self._last_checkpoint = time.monotonic()
+        self._progress: Progress | None = None
+        kill = os.environ.get(KILL_AT_STEP_ENV, "")
+        self._kill_at = int(kill) if kill.isdigit() else 0
 
     @staticmethod
     def header(problem: LLGProblem) -> list[str]:
         """``t,mx,my,mz,E_<term>...,E_total,norm_dev`` for the terms of ``problem``."""
         return ["t", "mx", "my", "mz", *[f"E_{t.name}" for t in problem.terms], "E_total",
                 "norm_dev"]
+
+    # ------------------------------------------------------------------ state
+    def loop_state(self) -> dict[str, Any]:
+        """JSON-serialisable loop state (nondimensional; see the class notes)."""
+        return {
+            "loop": {
+                "t": self.problem.t,
+                "h_next": self._h_next,
+                "anchor_t": self._anchor_t,
+                "anchor_n": self._anchor_n,
+                "dt": self.dt,
+                "stats": asdict(self.stats),
+            },
+            "rows": self.averages.rows if self.averages is not None else 0,
+            "t_out": self.problem.t * self.scales.time,
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`loop_state` (``m`` restored separately): :meth:`run` then
+        writes no initial row and no initial checkpoint."""
+        loop = state["loop"]
+        self.problem.t = float(loop["t"])
+        self._h_next = float(loop["h_next"])
+        self._anchor_t = float(loop["anchor_t"])
+        self._anchor_n = int(loop["anchor_n"])
+        self.stats = LoopStats.from_state(loop["stats"])
+        self._resumed = True
+
+    def _checkpoint_due(self, at_end: bool) -> bool:
+        """Same verdict on every rank (the wall clock of rank 0 decides)."""
+        if self.checkpointer is None:
+            return False
+        if self.checkpoint_every <= 0 and self.checkpoint_wall <= 0:
+            return False
+        if at_end or (self.checkpoint_every > 0
+                      and self.stats.steps % self.checkpoint_every == 0):
+            return True
+        if self.checkpoint_wall > 0:
+            late = time.monotonic() - self._last_checkpoint >= self.checkpoint_wall
+            return bool(self.problem.comm.bcast(late, root=0))
+        return False
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint now (collective)."""
+        if self.checkpointer is None:
+            return
+        self.checkpointer.write(self.loop_state())
+        self._last_checkpoint = time.monotonic()
 
     # ------------------------------------------------------------------ rows
     def record(self, final: bool = False) -> dict[str, float]:
@@ -400,24 +622,9 @@ class LLGDriver:
             self.fields.write(t_out)
         self.stats.outputs += 1
         self.last_row = row
-        self._log_progress(row, final)
+        if self._progress is not None:
+            self._progress.row(row, self.stats.steps, self.stats.rejected_steps, final)
         return row
-
-    def _log_progress(self, row: dict[str, float], final: bool) -> None:
-        if self.progress is None:
-            return
-        now = time.perf_counter()
-        if not final and self.stats.steps and now - self._last_log < self.progress:
-            return
-        self._last_log = now
-        frac = 100.0 * self.problem.t / self.t_end
-        unit = " s" if self.scales.time_unit == "s" else ""
-        log.info(
-            "t = %.6g%s (%5.1f %%), steps %d (rejected %d), E = %.10g, max||m|-1| = %.1e, "
-            "<m> = (%.6f, %.6f, %.6f), %.1f s",
-            row["t"], unit, frac, self.stats.steps, self.stats.rejected_steps, row["E_total"],
-            row["norm_dev"], row["mx"], row["my"], row["mz"], now - self._wall0,
-        )
 
     # ------------------------------------------------------------------ loop
     def _next_target(self, t: float, tol: float) -> float:
@@ -436,12 +643,24 @@ class LLGDriver:
             A step failed; the message says when (in output units) and after
             how many steps.  Rows written so far stay in the table.
         """
+        self._progress = Progress(self.progress, self.t_end * self.scales.time,
+                                  self.scales.time_unit, self.problem.comm,
+                                  t_start=self.problem.t * self.scales.time,
+                                  interactive=self.interactive)
+        try:
+            return self._run()
+        finally:
+            self._progress.close()
+
+    def _run(self) -> LoopStats:
         prob, stats = self.problem, self.stats
-        self._wall0 = time.perf_counter()
-        self.record()
-        h_next = self.dt
-        anchor_t, anchor_n = prob.t, 0  # fixed steps: t = anchor_t + anchor_n * dt
+        self._last_checkpoint = time.monotonic()
+        if not self._resumed:
+            self.record()
+            if self._checkpoint_due(at_end=True):  # the start, if checkpoints are on
+                self.checkpoint()
         while True:
+            h_next = self._h_next
             tol = _LAND_RTOL * h_next + 4 * np.finfo(float).eps * self.t_end
             if prob.t >= self.t_end - tol:
                 break
@@ -463,15 +682,15 @@ class LLGDriver:
             landed = clipped and res.dt == h
             if landed:
                 prob.t = target  # exact, whatever rounding the integrator's t += dt made
-                anchor_t, anchor_n = target, 0
+                self._anchor_t, self._anchor_n = target, 0
             elif not self.stepper.adaptive and res.dt == self.dt:
-                anchor_n += 1
-                prob.t = anchor_t + anchor_n * self.dt
+                self._anchor_n += 1
+                prob.t = self._anchor_t + self._anchor_n * self.dt
             else:
-                anchor_t, anchor_n = prob.t, 0
+                self._anchor_t, self._anchor_n = prob.t, 0
             if res.dt_next is not None:
                 # a step shortened to hit an output time says little about the next one
-                h_next = max(res.dt_next, h_next) if clipped else res.dt_next
+                self._h_next = max(res.dt_next, h_next) if clipped else res.dt_next
             at_end = prob.t >= self.t_end - tol
             if at_end:
                 prob.t = self.t_end  # steps never overshoot t_end by more than rounding
@@ -482,11 +701,20 @@ class LLGDriver:
                 due = landed or at_end
             if due:
                 self.record(final=at_end)
+            elif self._progress is not None:
+                self._progress.step(prob.t * self.scales.time)
+            if self._checkpoint_due(at_end):
+                self.checkpoint()
+            if self._kill_at and stats.steps == self._kill_at:
+                sys.stderr.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
             if at_end:
                 break
         return stats
 
     def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
         if self.averages is not None:
             self.averages.close()
         if self.fields is not None:

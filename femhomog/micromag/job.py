@@ -16,12 +16,25 @@ nondimensional ones (J in 3D).
 Files in DIR: ``averages.csv`` (see :mod:`.driver` for why it is appended),
 ``run.json`` (written atomically with ``status = "running"`` before the first
 step and replaced at the end by ``"completed"`` or ``"failed"``), ``m.bp``
-(``output.fields``) and ``m_final.npz`` (``output.final``).
+(``output.fields``), ``m_final.npz`` (``output.final``) and
+``checkpoint/checkpoint.npz`` (:mod:`.checkpoint`; ``output.checkpoint_every``,
+``output.checkpoint_wall``).
+
+Restart (``femhomog llg CONFIG --restart DIR``): the configuration must equal
+the checkpointed one except ``time.t_end`` and ``output.*``; ``m`` and the loop
+state come from ``DIR/checkpoint/checkpoint.npz`` (any number of ranks),
+``averages.csv`` is cut back to the rows written up to the checkpoint (later
+rows came from the killed run and are computed again), the fields continue in
+``m_restart<k>.bp`` (VTX files cannot be appended to; frames of earlier files
+after the checkpoint time are superseded), and ``run.json`` counts the
+restarts.  A run that completed is not run again unless ``time.t_end`` was
+raised.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +57,15 @@ from femhomog.io.config import LlgJobConfig, parse_variable_expression
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_json_atomic
 from femhomog.meshes import periodic_box_mesh, read_cell_mesh
+from femhomog.micromag.checkpoint import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FILE,
+    Checkpointer,
+    checkpoint_path,
+    config_fingerprint,
+    read_checkpoint_meta,
+    restore_checkpoint,
+)
 from femhomog.micromag.driver import (
     AdaptiveStepper,
     AveragesTable,
@@ -348,31 +370,95 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str, Any]:
+def _read_run_json(directory: Path, comm: MPI.Comm) -> dict[str, Any]:
+    """``directory/run.json`` read on rank 0 ({} if missing or unreadable), on every rank."""
+    info: dict[str, Any] = {}
+    if comm.rank == 0:
+        try:
+            loaded = json.loads((directory / "run.json").read_text(encoding="utf-8"))
+            info = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            info = {}
+    return comm.bcast(info, root=0)
+
+
+def _prepare_checkpoint_dir(out_dir: Path, fresh: bool, comm: MPI.Comm) -> None:
+    """Rank 0: drop temporary files of killed writes, and a fresh run's stale checkpoint."""
+    if comm.rank == 0:
+        ckdir = out_dir / CHECKPOINT_DIR
+        stale = list(ckdir.glob(f".{CHECKPOINT_FILE}.*.tmp")) if ckdir.is_dir() else []
+        if fresh:
+            stale.append(ckdir / CHECKPOINT_FILE)
+        for path in stale:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    comm.barrier()
+
+
+def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
+                restart: Path | None = None) -> dict[str, Any]:
     """Run an LLG job: ``averages.csv``, ``run.json`` and optional fields in ``out_dir``.
 
     Everything that can be checked is checked before anything is written to
     ``out_dir`` (a bad input leaves no ``run.json``).
 
+    Parameters
+    ----------
+    cfg
+        The validated job.
+    out_dir
+        Output directory.
+    comm
+        Communicator of the run.
+    restart
+        Output directory of an earlier run of the same configuration (up to
+        ``time.t_end`` and ``output.*``) to continue from its checkpoint;
+        usually ``out_dir`` itself.
+
     Returns
     -------
     dict
         The content of the final ``run.json`` plus ``run_json`` (its path).
+        A restart of a completed run (checkpoint at ``t_end``) runs nothing and
+        returns the earlier ``run.json`` with ``already_completed = True``.
 
     Raises
     ------
     ConfigError, MeshError
-        Bad input (before any file is written).
+        Bad input (before any file is written); on restart also a missing,
+        damaged or mismatched checkpoint, or an unusable ``averages.csv``.
     SolverError
         A step failed; ``run.json`` then has ``status = "failed"`` and the
         error, ``averages.csv`` the rows up to the failure.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    fingerprint = config_fingerprint(cfg.raw)
+    meta: dict[str, Any] | None = None
+    old_info: dict[str, Any] = {}
+    if restart is not None:
+        restart = Path(restart)
+        meta = read_checkpoint_meta(restart, fingerprint, comm)
+        old_info = _read_run_json(restart, comm)
+        t_ck, t_end = float(meta["t_out"]), cfg.time.t_end
+        unit = " s" if cfg.si else ""
+        if t_ck > t_end * (1 + 1e-9):
+            raise ConfigError(f"--restart: the checkpoint is at t = {t_ck:.6g}{unit}, after "
+                              f"time.t_end = {t_end:.6g}{unit}")
+        if t_ck >= t_end * (1 - 1e-9) and old_info.get("status") == "completed":
+            log.info("llg: the run in %s already completed at t = %.6g%s; nothing to do "
+                     "(raise time.t_end to continue it)", restart, t_ck, unit)
+            return {**old_info, "already_completed": True,
+                    "run_json": str(restart / "run.json")}
+
     setup = build_llg(cfg, comm)
     prob, sc = setup.problem, setup.scales
     mesh = prob.mesh
     tdim = mesh.topology.dim
+    if restart is not None:
+        meta = restore_checkpoint(restart, prob)
     log.info(
         "llg: %dD mesh, %d cells, %d nodes, periodic %s, terms %s, integrator %s",
         tdim, mesh.topology.index_map(tdim).size_global, prob.V.dofmap.index_map.size_global,
@@ -383,14 +469,33 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str
     if comm.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
     comm.barrier()
+    fresh = restart is None or out_dir.resolve() != restart.resolve()
+    _prepare_checkpoint_dir(out_dir, fresh, comm)
     run_json = out_dir / "run.json"
+    oc = cfg.output
+    restarts = 0
+    fields_name = "m.bp"
+    history: list[dict[str, Any]] = []
+    if meta is not None:
+        restarts = max(int(meta.get("restarts", 0)), int(old_info.get("restarts", 0))) + 1
+        fields_name = f"m_restart{restarts}.bp"
+        history = list(old_info.get("restart_history", []))
+        history.append({"at": _now(), "t": meta["t_out"], "step": meta["loop"]["stats"]["steps"],
+                        "rows": meta["rows"], "ranks": comm.size,
+                        "checkpoint_ranks": meta.get("ranks"), "from": str(restart)})
+    old_fields = old_info.get("files", {}).get("fields") if meta is not None else None
+    if isinstance(old_fields, str):
+        old_fields = [old_fields]
+    field_files = [*(old_fields or []), fields_name] if oc.fields else (old_fields or None)
+    checkpoints_on = oc.checkpoint_every > 0 or oc.checkpoint_wall > 0
     info: dict[str, Any] = {
         "job": "llg",
         "status": "running",
         "femhomog_version": __version__,
         "dolfinx_version": dolfinx.__version__,
         "ranks": comm.size,
-        "started": _now(),
+        "started": old_info.get("started", _now()) if meta is not None else _now(),
+        "restarts": restarts,
         "units": {
             "system": cfg.material.units,
             "time": sc.time_unit,
@@ -408,26 +513,44 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str
         "integrator": setup.stepper.describe(),
         "files": {
             "averages": "averages.csv",
-            "fields": "m.bp" if cfg.output.fields else None,
-            "final_state": "m_final.npz" if cfg.output.final else None,
+            "fields": field_files,
+            "final_state": "m_final.npz" if oc.final else None,
+            "checkpoint": f"{CHECKPOINT_DIR}/{CHECKPOINT_FILE}" if checkpoints_on else None,
         },
         "config": cfg.raw,
     }
+    if history:
+        info["restart_history"] = history
     write_json_atomic(run_json, info, comm)
 
-    averages = AveragesTable(out_dir / "averages.csv", LLGDriver.header(prob), comm)
-    fields = FieldWriter(out_dir / "m.bp", prob) if cfg.output.fields else None
+    header = LLGDriver.header(prob)
+    if meta is None:
+        averages = AveragesTable(out_dir / "averages.csv", header, comm)
+    else:
+        averages = AveragesTable(out_dir / "averages.csv", header, comm,
+                                 keep_rows=int(meta["rows"]), source=restart / "averages.csv")
+    fields = FieldWriter(out_dir / fields_name, prob) if oc.fields else None
+    checkpointer = (Checkpointer(checkpoint_path(out_dir).parent, prob, fingerprint,
+                                 extra={"restarts": restarts}) if checkpoints_on else None)
     driver = LLGDriver(
         setup.stepper,
         dt=setup.dt,
         t_end=setup.t_end,
-        every=cfg.output.every,
+        every=oc.every,
         dt_out=setup.dt_out,
         averages=averages,
         scales=sc,
         fields=fields,
-        progress=cfg.output.progress,
+        progress=oc.progress,
+        checkpointer=checkpointer,
+        checkpoint_every=oc.checkpoint_every,
+        checkpoint_wall=oc.checkpoint_wall,
     )
+    if meta is not None:
+        driver.resume(meta)
+        log.info("llg: restart %d from t = %.6g%s (step %d, %d rows) of %s", restarts,
+                 meta["t_out"], " s" if sc.time_unit == "s" else "", driver.stats.steps,
+                 averages.rows, restart)
 
     def finish(status: str, error: str | None = None) -> dict[str, Any]:
         stats = driver.stats.as_dict(sc.time)
@@ -466,7 +589,7 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[str
             write_json_atomic(run_json, finish("interrupted"), None)
         raise
     driver.close()
-    if cfg.output.final:
+    if oc.final:
         write_state_npz(out_dir / "m_final.npz", prob, setup.length_scale)
     summary = finish("completed")
     write_json_atomic(run_json, summary, comm)
