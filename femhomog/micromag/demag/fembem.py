@@ -226,7 +226,8 @@ def _lindholm_block(
     c = geom["c"][t0:t1]
     grad = geom["grad"][t0:t1]
     G = geom["G"][t0:t1]
-    for i in range(3):
+    rows = slice(i0, i0 + x.shape[0])
+    for i in range(2):
         # phi_i at the foot point: c_i + grad phi_i . x
         foot = x[:, 0, None] * grad[None, :, i, 0]
         foot += x[:, 1, None] * grad[None, :, i, 1]
@@ -237,7 +238,10 @@ def _lindholm_block(
         acc += G[None, :, i, 1] * P[1]
         acc += G[None, :, i, 2] * P[2]
         acc *= zeta
-        np.subtract(foot, acc, out=out[i, i0 : i0 + x.shape[0], t0:t1])
+        np.subtract(foot, acc, out=out[i, rows, t0:t1])
+    # sum_i phi_i = 1: I_3 = Omega - I_1 - I_2
+    np.subtract(omega, out[0, rows, t0:t1], out=out[2, rows, t0:t1])
+    out[2, rows, t0:t1] -= out[1, rows, t0:t1]
 
 
 def tetra_solid_angles(cells: np.ndarray) -> np.ndarray:
