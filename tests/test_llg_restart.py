@@ -172,18 +172,21 @@ def test_sigkill_and_restart_same_ranks_serial(tangent):
 
 
 def test_kill_inside_checkpoint_write_then_raise_t_end(tangent):
-    """Killed between the data write and the rename of checkpoint 3 (step 10): the
-    step-5 checkpoint is intact; the restart ends at t_end = 0.2, a second one is
-    raised to 0.3 and must match the uninterrupted 0.3 run; a third says 'done'."""
+    """Checkpoints by wall time only (a tiny checkpoint_wall: one after every step).
+    Killed between the data write and the rename of checkpoint 4 (after step 3): the
+    step-2 checkpoint is intact.  The restart (default cadence) ends at t_end = 0.2, a
+    second one is raised to 0.3 and must match the uninterrupted 0.3 run; a third says
+    'done'."""
     d = tangent
     out = d / "inckpt"
     shutil.rmtree(out, ignore_errors=True)
-    run_killed(["llg", "tp.toml", "--out", out.name, "--set", "time.t_end=0.2"], d,
-               **{KILL_CKPT: 3})
+    cadence = ["--set", "output.checkpoint_every=0", "--set", "output.checkpoint_wall=1e-9"]
+    run_killed(["llg", "tp.toml", "--out", out.name, "--set", "time.t_end=0.2", *cadence], d,
+               **{KILL_CKPT: 4})
     stray = list((out / "checkpoint").glob(".checkpoint.npz.*.tmp"))
     assert len(stray) == 1  # the interrupted write, never renamed
     res = run_ok(["llg", "tp.toml", "--restart", out.name, "--set", "time.t_end=0.2"], d)
-    assert "from t = 0.05 (step 5" in res.stderr
+    assert "from t = 0.02 (step 2, 2 rows)" in res.stderr
     assert not list((out / "checkpoint").glob(".*.tmp"))
     assert read_table(out / "averages.csv")[-1, 0] == pytest.approx(0.2, abs=1e-15)
     run_ok(["llg", "tp.toml", "--restart", out.name], d)  # t_end = 0.3 from the file
@@ -209,6 +212,7 @@ def test_adaptive_midpoint_restart_is_exact(tmp_path):
                           read_table(tmp_path / "full" / "averages.csv"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(MPIRUN is None, reason="no mpirun")
 def test_two_ranks_kill_restart_and_change_rank_count(tangent):
     """2 ranks killed, restarted on 2 (to 1e-10 of the 2-rank run) and on 1 (to solver
@@ -218,11 +222,11 @@ def test_two_ranks_kill_restart_and_change_rank_count(tangent):
         shutil.rmtree(d / name, ignore_errors=True)
     run_ok(["llg", "tp.toml", "--out", "full2"], d, nproc=2)
     run_killed(["llg", "tp.toml", "--out", "k2"], d, nproc=2, **{KILL_STEP: 17})
-    shutil.copytree(d / "k2", d / "k2to1")
+    # into another directory: k2 is only read
+    run_ok(["llg", "tp.toml", "--restart", "k2", "--out", "k2to1"], d, nproc=1)
+    assert_same_run(d / "k2to1", d / "full", 1e-11)
     run_ok(["llg", "tp.toml", "--restart", "k2"], d, nproc=2)
     assert_same_run(d / "k2", d / "full2", 1e-10)
-    run_ok(["llg", "tp.toml", "--restart", "k2to1"], d, nproc=1)
-    assert_same_run(d / "k2to1", d / "full", 1e-11)
     info = json.loads((d / "k2to1" / "run.json").read_text())
     assert info["restart_history"][0]["checkpoint_ranks"] == 2 and info["ranks"] == 1
     run_killed(["llg", "tp.toml", "--out", "k1to2"], d, **{KILL_STEP: 8})
@@ -294,13 +298,19 @@ def test_bad_checkpoints_one_line_errors(tangent, tmp_path, monkeypatch, capsys)
     assert "already completed" in capsys.readouterr().out
 
 
-def test_checkpoints_off_writes_none(tmp_path):
+def test_checkpoints_off_writes_none(tmp_path, monkeypatch, capsys):
+    from femhomog.cli.main import main
+
     (tmp_path / "mid.toml").write_text(MIDPOINT)
-    run_ok(["llg", "mid.toml", "--out", "off", "--set", "output.checkpoint_every=false",
-            "--set", "output.checkpoint_wall=0", "--set", "time.t_end=0.05"], tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["llg", "mid.toml", "--out", "off", "--set", "output.checkpoint_every=false",
+                 "--set", "output.checkpoint_wall=0", "--set", "time.t_end=0.02"]) == 0
     assert not (tmp_path / "off" / "checkpoint").exists()
     info = json.loads((tmp_path / "off" / "run.json").read_text())
-    assert info["files"]["checkpoint"] is None
+    assert info["files"]["checkpoint"] is None and info["restarts"] == 0
+    capsys.readouterr()
+    assert main(["llg", "mid.toml", "--restart", "off"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- progress

@@ -1572,6 +1572,7 @@ LLG_SCHEMA = Schema(
     header=(
         "femhomog llg job: Landau-Lifshitz-Gilbert dynamics (LL paper (3.1), or (3.2) with A^H).\n"
         "Run: femhomog llg THIS.toml --out DIR [--set section.key=value ...]\n"
+        "Continue from DIR/checkpoint: femhomog llg THIS.toml --restart DIR\n"
         "Writes DIR/averages.csv (t, <m>, energies, max | |m|-1 |), DIR/run.json, DIR/m.bp."
     ),
     sections=(
