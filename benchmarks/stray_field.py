@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the open-boundary stray-field solvers (issue 5), 1..N ranks.
 
-One function per method (``run_fembem``; ``run_shell`` is the hook for the
-shell transformation) measures, for each case: dofs of the magnet mesh, boundary
+One function per method (``run_fembem``, ``run_shell``) measures, for each case: dofs of the magnet mesh, boundary
 nodes / triangles, setup times (dense boundary matrix ``B``, AMG setups), the
 wall time and CG iterations per field evaluation, the peak RSS (max over ranks),
 the memory of ``B``, and the accuracy against the case's closed form.
@@ -23,6 +22,11 @@ Evaluations: the first with the uniform ``m`` of the case (zero initial guess),
 then ``--evals`` evaluations with non-uniform states
 ``m = normalize(d_k + 0.5 swirl(x))`` for random directions ``d_k`` (warm start
 from the previous potentials, as in a time loop whose state changes a lot).
+
+The shell method builds its own mesh of the case with air and shell (see
+:func:`shell_mesh`); its ``dofs`` are those of the potential on the whole mesh
+(magnet nodes in ``magnet_nodes``), its ``its u1/u2`` column shows the CG+GAMG
+iterations of its single solve as ``its/0``.
 
 Examples::
 
@@ -101,19 +105,24 @@ def make_case(name: str) -> tuple[dolfinx.mesh.Mesh, dict]:
     kind, _, param = name.partition(":")
     if kind == "sphere":
         mesh = magnets.sphere(COMM, 1.0, mesh_size=float(param)).mesh
-        return mesh, {"kind": kind, "m": (0.6, 0.0, 0.8)}
+        return mesh, {"kind": kind, "m": (0.6, 0.0, 0.8), "param": param}
     if kind == "cube":
         n = int(param)
         mesh = dolfinx.mesh.create_box(
             COMM, [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], [n, n, n], dolfinx.mesh.CellType.tetrahedron
         )
-        return mesh, {"kind": kind, "m": (0.0, 0.0, 1.0)}
+        return mesh, {"kind": kind, "m": (0.0, 0.0, 1.0), "param": param}
     if kind == "sp4":
         h = float(param)
         mesh = magnets.cuboid(
             COMM, (500.0, 125.0, 3.0), mesh_size=h, z_layers=1 if h >= 3.0 else 2
         ).mesh
-        return mesh, {"kind": kind, "m": (1.0, 0.0, 0.0), "lengths": (500.0, 125.0, 3.0)}
+        return mesh, {
+            "kind": kind,
+            "m": (1.0, 0.0, 0.0),
+            "lengths": (500.0, 125.0, 3.0),
+            "param": param,
+        }
     raise SystemExit(f"unknown case {name!r} (sphere:h, cube:n, sp4:h)")
 
 
@@ -194,9 +203,85 @@ def run_fembem(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
     return row
 
 
+def shell_mesh(case: dict) -> magnets.MagnetMesh:
+    """The case's magnet with air + shell (the magnet-only ``mesh`` is not used).
+
+    sphere:h  spherical shell (R1 = 1.5, R2 = 3), air mesh size h;
+    cube:n    gmsh cube (mesh_size 1/n, not the structured box of fembem) with a
+              box shell, air mesh size 1/n;
+    sp4:h     the film with a box shell and the default (graded) air mesh size.
+    """
+    kind, param = case["kind"], case["param"]
+    if kind == "sphere":
+        h = float(param)
+        return magnets.sphere(COMM, 1.0, mesh_size=h, shell=magnets.ShellSpec(air_mesh_size=h))
+    if kind == "cube":
+        h = 1.0 / int(param)
+        shell = magnets.ShellSpec(kind="box", air_mesh_size=h)
+        return magnets.cuboid(COMM, (1.0, 1.0, 1.0), mesh_size=h, shell=shell)
+    h = float(param)
+    return magnets.cuboid(
+        COMM, case["lengths"], mesh_size=h, z_layers=1 if h >= 3.0 else 2,
+        shell=magnets.ShellSpec(kind="box"),
+    )  # fmt: skip
+
+
 def run_shell(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
-    """Hook for :mod:`femhomog.micromag.demag.shell` (to be filled in with its API)."""
-    raise NotImplementedError("shell transformation benchmark not written yet")
+    """:class:`femhomog.micromag.demag.shell.ShellTransformation` (P1 potential)."""
+    from femhomog.micromag.demag.shell import ShellTransformation
+
+    t0 = time.perf_counter()
+    mm = shell_mesh(case)
+    shell_mesh_s = tmax(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    solver = ShellTransformation(mm)
+    setup_s = tmax(time.perf_counter() - t0)
+    W = solver.magnet_space
+    m = dolfinx.fem.Function(W)
+    H = dolfinx.fem.Function(W)
+    n = W.dofmap.index_map.size_local
+    M = solver._ml
+
+    def field(direction):
+        m.x.array.reshape(-1, 3)[:] = direction
+        solver.compute(m, H)
+        return H.x.array.reshape(-1, 3)[:n], m.x.array.reshape(-1, 3)[:n], M
+
+    t0 = time.perf_counter()
+    field(case["m"])
+    first_s = tmax(time.perf_counter() - t0)
+    first_its = solver.describe()["iterations_last"]
+    rng = np.random.default_rng(1)
+    times, its = [], []
+    for _ in range(evals):
+        d = rng.normal(size=3)
+        m.interpolate(lambda x, d=d: d[:, None] / np.linalg.norm(d) + 0.5 * swirl(x))
+        vals = m.x.array.reshape(-1, 3)
+        vals /= np.linalg.norm(vals, axis=1)[:, None]
+        COMM.Barrier()
+        t0 = time.perf_counter()
+        solver.compute(m, H)
+        times.append(tmax(time.perf_counter() - t0))
+        its.append(solver.describe()["iterations_last"])
+    info = solver.describe()
+    err = accuracy(case, solver, W, field)
+    row = {
+        "method": "shell",
+        "dofs": info["dofs"],
+        "magnet_nodes": info["magnet_nodes"],
+        "shell_mesh_s": shell_mesh_s,
+        "amg_setup_s": info["amg_setup_s"],
+        "assembly_s": info["assembly_s"],
+        "setup_s": setup_s,
+        "first_eval_s": first_s,
+        "first_its": first_its,
+        "eval_s": statistics.median(times) if times else None,
+        "its_u1": float(np.mean(its)) if its else None,
+        "its_u2": 0.0 if its else None,
+        "error": err,
+    }
+    solver.destroy()
+    return row
 
 
 METHODS: dict[str, Callable[[dolfinx.mesh.Mesh, dict, int], dict]] = {
