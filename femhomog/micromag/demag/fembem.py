@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 
 from femhomog import (
     ConfigError,
@@ -515,7 +516,10 @@ class FredkinKoehler(DemagSolver):
         start = A.getOwnershipRange()[0]
         self.A_dir.zeroRowsColumns(self._owned_b_petsc() + start, diag=1.0)
         self.A_dir.setOption(PETSc.Mat.Option.SPD, True)
-        self.nullspace = PETSc.NullSpace().create(constant=True, comm=self.comm)
+        # one constant per connected body (several magnets / layers): the
+        # Neumann problem is singular on each
+        self._null_vectors = self._component_indicators(A)
+        self.nullspace = PETSc.NullSpace().create(vectors=self._null_vectors, comm=self.comm)
         A.setNullSpace(self.nullspace)
         A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         self.ksp1 = self._ksp(A, "femhomog_demag_u1_")
@@ -530,6 +534,53 @@ class FredkinKoehler(DemagSolver):
         self.g = A.createVecRight()
         self.u1.set(0.0)
         self.u2.set(0.0)
+
+    def _component_indicators(self, A: PETSc.Mat) -> list[PETSc.Vec]:
+        """Normalized indicator vectors of the connected components of the mesh.
+
+        Local components of the vertex graph (owned and ghost cells), merged
+        across ranks through the shared dofs by a union-find that every rank
+        runs on the same gathered pairs.
+        """
+        comm, V = self.comm, self.V
+        n_loc = self._n_owned + V.dofmap.index_map.num_ghosts
+        cells = V.dofmap.list
+        rows = np.repeat(cells, 4, axis=1).ravel()
+        cols = np.tile(cells, (1, 4)).ravel()
+        graph = scipy.sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_loc, n_loc))
+        n_comp, label = scipy.sparse.csgraph.connected_components(graph, directed=False)
+        offset = comm.exscan(n_comp) or 0
+        total = comm.allreduce(n_comp)
+        glabel = label + offset  # a global id of (rank, local component)
+        f = dolfinx.fem.Function(V)
+        f.x.array[:] = glabel
+        f.x.scatter_forward()  # ghosts get the owner's component id
+        owner = np.rint(f.x.array[self._n_owned :]).astype(np.int64)
+        pairs = np.unique(np.stack([glabel[self._n_owned :], owner], axis=1), axis=0)
+        pairs = np.vstack(comm.allgather(pairs)) if comm.size > 1 else pairs
+        parent = np.arange(total)
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for a, b in pairs:
+            ra, rb = find(int(a)), find(int(b))
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        roots = np.array([find(a) for a in range(total)])
+        uniq, comp = np.unique(roots, return_inverse=True)
+        comp_of_dof = comp[glabel[: self._n_owned]]
+        self.num_components = int(uniq.size)
+        vectors = []
+        for k in range(self.num_components):
+            v = A.createVecRight()
+            v.array[:] = (comp_of_dof == k).astype(np.float64)
+            v.normalize()
+            vectors.append(v)
+        return vectors
 
     def _owned_b_petsc(self) -> np.ndarray:
         return self._owned_b.astype(PETSc.IntType)
@@ -633,6 +684,7 @@ class FredkinKoehler(DemagSolver):
             "dofs": int(self.num_dofs),
             "boundary_nodes": int(self.num_boundary),
             "boundary_triangles": int(self.num_triangles),
+            "components": int(self.num_components),
             "B_bytes_total": int(self.stats["B_bytes_total"]),
             "B_build_s": float(self.stats["B_build_s"]),
             "solver_setup_s": float(self.stats["solver_setup_s"]),
@@ -647,6 +699,8 @@ class FredkinKoehler(DemagSolver):
     def destroy(self) -> None:
         for obj in (self.ksp1, self.ksp2, self.A, self.A_dir, self.u1, self.u2, self.b, self.g):
             obj.destroy()
+        for v in self._null_vectors:
+            v.destroy()
         for _, D, h in self._ops.values():
             D.destroy()
             h.destroy()
