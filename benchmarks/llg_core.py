@@ -254,13 +254,15 @@ def run_one(mesh, dim: int, n: int, config: str, steps: int, dt: float, mesh_s: 
     first_s = time.perf_counter() - t0
     first_its = (int(info.iterations), linear_iterations(integ, info))
 
-    step_s, newton, linear, ev = [], [], [], []
+    step_s, step_cpu, newton, linear, ev = [], [], [], [], []
     for _ in range(steps):
         COMM.Barrier()
         e0 = event_times()
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
         info = integ.step(dt)
         step_s.append(time.perf_counter() - t0)
+        step_cpu.append(cpu_seconds() - c0)
         e1 = event_times()
         ev.append({k: e1[k] - e0[k] for k in EVENTS})
         newton.append(int(info.iterations))
@@ -301,6 +303,9 @@ def run_one(mesh, dim: int, n: int, config: str, steps: int, dt: float, mesh_s: 
         "step_s": step_med,
         "step_s_each": step_max,
         "step_us_per_dof": 1e6 * step_med / dofs,
+        # CPU time per step (median, max over ranks): less sensitive to other processes on
+        # the cores than the wall time (MPI waits count as CPU time: busy polling)
+        "step_cpu_s": statistics.median(tmax(c) for c in step_cpu),
         "newton_its": newton,
         "linear_its": linear,
         "pc_setup_s": events["PCSetUp"],
@@ -394,6 +399,13 @@ def _its(v: list[int]) -> str:
     return "/".join(str(i) for i in v) if len(set(v)) > 1 else str(v[0])
 
 
+def cpu_per_step(r: dict) -> str:
+    """CPU time per step; for runs without it (older JSON), ~ step wall time x cpu share."""
+    if "step_cpu_s" in r:
+        return f"{r['step_cpu_s']:.3f}"
+    return f"~{r['step_s'] * r['cpu_frac']:.3f}"
+
+
 COLUMNS = [
     # header, key or callable, format
     ("np", "ranks", "{:d}"),
@@ -407,6 +419,7 @@ COLUMNS = [
     ("step1[s]", "first_step_s", "{:.2f}"),
     ("step[s]", "step_s", "{:.3f}"),
     ("us/dof", "step_us_per_dof", "{:.2f}"),
+    ("cpu/step[s]", lambda r: cpu_per_step(r), "{}"),
     ("newton", lambda r: _its(r["newton_its"]) if r["integrator"] == "midpoint" else "-", "{}"),
     ("lin.its", lambda r: _its(r["linear_its"]) if r["solver"] == "iterative" else "-", "{}"),
     ("PCsetup[s]", "pc_setup_s", "{:.3f}"),
@@ -423,7 +436,8 @@ LEGEND = (
     "dofs = 3 x periodic nodes; sys = size of the linear system (2 x nodes tangent plane, "
     "3 x nodes midpoint); k/h2 = time step / h^2; setup = LLGProblem (periodic constraint, mass, initial data) + "
     "integrator; step1 = first step (symbolic factorization / products); step = median wall "
-    "time of the timed steps (max over ranks); us/dof = step / dofs in microseconds; newton = "
+    "time of the timed steps (max over ranks); us/dof = step / dofs in microseconds; "
+    "cpu/step = CPU time per step (median, max over ranks; ~: estimated as step x cpu%); newton = "
     "Newton iterations per step; lin.its = linear iterations per step (summed over Newton); "
     "PCsetup = LU factorization or ILU per step, KSPsolve = Krylov / triangular solves per step, "
     "other = step - PCsetup - KSPsolve (assembly, PtAP, tangent bases, Jacobian); RSS = peak of "
@@ -616,6 +630,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--inv-eps", type=int, nargs="+", help="eps sweep: values 1/eps (default: the demo's)"
     )
+    ap.add_argument(
+        "--petsc",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="PETSc options, e.g. femhomog_llg_mid_snes_ksp_ew=1 (recorded in the JSON)",
+    )
+    ap.add_argument(
+        "--label", default="", help="suffix of the config names (e.g. for a --petsc variant)"
+    )
     ap.add_argument("--json", metavar="OUT", help="write the results as JSON")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     ap.add_argument("--no-warmup", action="store_true", help="time the first runs with JIT")
@@ -648,6 +672,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     PETSc.Log.begin()
+    opts = PETSc.Options()
+    for item in args.petsc:
+        key, _, value = item.partition("=")
+        opts[key.lstrip("-")] = value
     started = datetime.datetime.now().astimezone()
     load0 = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     log(
@@ -666,6 +694,45 @@ def main(argv: list[str] | None = None) -> int:
         kind=float,
     )
     max_direct = {d: min(v) if v else float("inf") for d, v in max_direct.items()}
+
+    def save(sweep: dict | None, wall: float, final: bool) -> None:
+        """Write the JSON (also after every run: a killed benchmark keeps its results)."""
+        if not args.json:
+            return
+        meta = {
+            "date": started.isoformat(timespec="seconds"),
+            "host": platform.node(),
+            "cpu_count": os.cpu_count(),
+            "ranks": COMM.size,
+            "omp_num_threads": os.environ["OMP_NUM_THREADS"],
+            "femhomog": femhomog.__version__,
+            "dolfinx": dolfinx.__version__,
+            "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
+            "loadavg_start": load0[0],
+            "loadavg_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
+            "problem": {
+                "coefficient": COEFFICIENT,
+                "eps": EPS,
+                "quadrature_degree": QUAD_DEGREE,
+                "anisotropy_q": ANISOTROPY,
+                "alpha": ALPHA,
+                "cell_types": CELL_TYPE,
+                "dt": args.dt,
+                "cfl": None if args.dt else args.cfl,
+                "kmax": None if args.dt else args.kmax,
+            },
+            "steps": args.steps,
+            "petsc_options": args.petsc,
+            "label": args.label,
+            "max_direct_dofs": max_direct,
+            "skipped": skipped,
+            "wall_s": wall,
+            "complete": final,
+        }
+        write_json_atomic(
+            Path(args.json), {"meta": meta, "runs": rows, "eps_sweep": sweep}, comm=COMM
+        )
+
     t_all = time.perf_counter()
     if "llg" in args.parts:
         dt_rule = f"k = {args.dt:g}" if args.dt else f"k = min({args.cfl:g} h^2, {args.kmax:g})"
@@ -704,7 +771,11 @@ def main(argv: list[str] | None = None) -> int:
                 dt = args.dt if args.dt else min(args.cfl / n**2, args.kmax)
                 for config in todo:
                     row = run_one(mesh, dim, n, config, args.steps, dt, mesh_s)
+                    if args.label:
+                        row["config"] = f"{config}{args.label}"
+                        row["petsc_options"] = args.petsc
                     rows.append(row)
+                    save(None, tmax(time.perf_counter() - t_all), final=False)
                     log(
                         f"  d={dim} n={n} {config}: {row['dofs']} dofs, setup "
                         f"{row['setup_s']:.2f}s, step1 {row['first_step_s']:.2f}s, step "
@@ -724,37 +795,8 @@ def main(argv: list[str] | None = None) -> int:
     report(rows, [sweep] if sweep else [], skipped, args.markdown)
     log(f"# benchmark wall time {wall:.1f} s")
 
+    save(sweep, wall, final=True)
     if args.json:
-        meta = {
-            "date": started.isoformat(timespec="seconds"),
-            "host": platform.node(),
-            "cpu_count": os.cpu_count(),
-            "ranks": COMM.size,
-            "omp_num_threads": os.environ["OMP_NUM_THREADS"],
-            "femhomog": femhomog.__version__,
-            "dolfinx": dolfinx.__version__,
-            "petsc": ".".join(map(str, PETSc.Sys.getVersion())),
-            "loadavg_start": load0[0],
-            "loadavg_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
-            "problem": {
-                "coefficient": COEFFICIENT,
-                "eps": EPS,
-                "quadrature_degree": QUAD_DEGREE,
-                "anisotropy_q": ANISOTROPY,
-                "alpha": ALPHA,
-                "cell_types": CELL_TYPE,
-                "dt": args.dt,
-                "cfl": None if args.dt else args.cfl,
-                "kmax": None if args.dt else args.kmax,
-            },
-            "steps": args.steps,
-            "max_direct_dofs": max_direct,
-            "skipped": skipped,
-            "wall_s": wall,
-        }
-        write_json_atomic(
-            Path(args.json), {"meta": meta, "runs": rows, "eps_sweep": sweep}, comm=COMM
-        )
         log(f"# wrote {args.json}")
     return 0
 
