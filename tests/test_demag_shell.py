@@ -4,10 +4,11 @@ Truths (independent of the code under test):
 * uniformly magnetized sphere: H = -m/3 inside; the L2 error of the nodal field
   is measured at two mesh sizes and must shrink at a rate > 1.3 (measured ~1.7);
 * prolate spheroid: H = -N m with the elementary closed-form demag factors
-  (Osborn 1945), cross-checked against Carlson's R_D (scipy.special.elliprd);
+  (Osborn 1945; femhomog.micromag.demag.analytic, itself checked against
+  Carlson's R_D and sum rules in tests/test_demag_fembem.py);
 * cube: E_demag = V/6 for m along an edge (through the StrayField term);
-* flat cuboid: the volume-averaged field -N_z of the Aharoni (1998) closed form,
-  implemented here in numpy and checked to give 1/3 for a cube and sum 1;
+* flat cuboid: the volume-averaged field -N_z of the Aharoni (1998) closed form
+  (femhomog.micromag.demag.analytic.prism_demag_factors);
 * 1 vs 2 ranks: the same field averages and energy to solver tolerance.
 """
 
@@ -17,7 +18,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import elliprd
 
 from femhomog import (
     ConfigError,
@@ -31,47 +31,8 @@ from mpi4py import MPI
 
 from femhomog.meshes.magnets import ShellSpec, cuboid, ellipsoid, sphere
 from femhomog.micromag.demag import StrayField
+from femhomog.micromag.demag.analytic import prism_demag_factors, spheroid_demag_factors
 from femhomog.micromag.demag.shell import ShellTransformation
-
-
-def aharoni_nz(a: float, b: float, c: float) -> float:
-    """Magnetometric demag factor along z of the prism |x|<a, |y|<b, |z|<c (Aharoni 1998, (1))."""
-    r = math.sqrt(a * a + b * b + c * c)
-    ab, bc, ac = math.hypot(a, b), math.hypot(b, c), math.hypot(a, c)
-    s = (
-        (b * b - c * c) / (2 * b * c) * math.log((r - a) / (r + a))
-        + (a * a - c * c) / (2 * a * c) * math.log((r - b) / (r + b))
-        + b / (2 * c) * math.log((ab + a) / (ab - a))
-        + a / (2 * c) * math.log((ab + b) / (ab - b))
-        + c / (2 * a) * math.log((bc - b) / (bc + b))
-        + c / (2 * b) * math.log((ac - a) / (ac + a))
-        + 2 * math.atan(a * b / (c * r))
-        + (a**3 + b**3 - 2 * c**3) / (3 * a * b * c)
-        + (a * a + b * b - 2 * c * c) / (3 * a * b * c) * r
-        + c / (a * b) * (ac + bc)
-        - (ab**3 + bc**3 + ac**3) / (3 * a * b * c)
-    )
-    return s / math.pi
-
-
-def prolate_factors(a: float, b: float) -> tuple[float, float]:
-    """(N_parallel, N_perp) of the prolate spheroid with semi-axes a > b = b (Osborn 1945)."""
-    e = math.sqrt(1 - (b / a) ** 2)
-    n_par = (1 - e * e) / (e * e) * (math.atanh(e) / e - 1)
-    return n_par, 0.5 * (1 - n_par)
-
-
-def test_closed_forms_self_consistent():
-    assert aharoni_nz(1, 1, 1) == pytest.approx(1 / 3, rel=1e-12)
-    a, b, c = 2.0, 1.0, 0.2
-    total = aharoni_nz(a, b, c) + aharoni_nz(b, c, a) + aharoni_nz(c, a, b)
-    assert total == pytest.approx(1.0, rel=1e-12)
-    # general-ellipsoid formula N_i = abc/3 R_D(., ., a_i^2)
-    ax = (1.2, 0.6, 0.6)
-    n_par, n_perp = prolate_factors(1.2, 0.6)
-    p = np.prod(ax) / 3
-    assert p * elliprd(ax[1] ** 2, ax[2] ** 2, ax[0] ** 2) == pytest.approx(n_par, rel=1e-12)
-    assert p * elliprd(ax[0] ** 2, ax[2] ** 2, ax[1] ** 2) == pytest.approx(n_perp, rel=1e-12)
 
 
 def _uniform(space, direction) -> dolfinx.fem.Function:
@@ -130,7 +91,7 @@ def test_prolate_spheroid_demag_factors():
     a, b = 1.2, 0.6
     mm = ellipsoid(MPI.COMM_WORLD, (a, b, b), mesh_size=0.15, shell=ShellSpec(air_mesh_size=0.3))
     solver = ShellTransformation(mm)
-    n_par, n_perp = prolate_factors(a, b)
+    n_par, n_perp = spheroid_demag_factors(a, b)
     _, _, avg_x, _ = _field(solver, (1, 0, 0))
     _, _, avg_y, _ = _field(solver, (0, 1, 0))
     assert -avg_x[0] == pytest.approx(n_par, rel=0.08), (avg_x, n_par)
@@ -164,7 +125,7 @@ def test_flat_cuboid_nz_aharoni():
     )  # fmt: skip
     solver = ShellTransformation(mm, degree=2)
     _, _, avg, _ = _field(solver, (0, 0, 1))
-    nz = aharoni_nz(1.0, 1.0, 0.15)
+    nz = prism_demag_factors(L)[2]
     assert 0.7 < nz < 1.0
     assert -avg[2] == pytest.approx(nz, rel=0.04), (avg, nz)
 
