@@ -278,6 +278,11 @@ def test_thin_cuboids_against_aharoni():
         assert np.allclose(N, exact, atol=0.025), (L, N, exact)
         nz.append(N[2])
     assert np.all(np.diff(nz) > 0.1) and nz[-1] > 0.75
+    # one element through the thickness (all nodes on the boundary: no Dirichlet solve)
+    fk = FredkinKoehler(box(comm, (8.0, 2.0, 0.25), (32, 8, 1)))
+    assert fk.ksp2 is None
+    # measured: |N - exact| = (0.0051, 0.020, 0.024)
+    assert np.allclose(demag_factors(fk), prism_demag_factors((8.0, 2.0, 0.25)), atol=0.03)
     # a finer film with three different edges: 8 x 2 x 0.25
     fk = FredkinKoehler(box(comm, (8.0, 2.0, 0.25), (64, 16, 2)))
     N = demag_factors(fk)
@@ -334,8 +339,8 @@ def test_llg_with_stray_field_dissipates(integrator):
 
 
 # ---------------------------------------------------------------- parallel
-def gathered_field(comm):
-    mesh = box(comm, (1.0, 0.8, 0.6), (6, 5, 4))
+def gathered_field(comm, lengths=(1.0, 0.8, 0.6), cells=(6, 5, 4)):
+    mesh = box(comm, lengths, cells)
     fk = FredkinKoehler(mesh, rtol=1e-12)
     W = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (3,)))
     m = dolfinx.fem.Function(W)
@@ -358,6 +363,10 @@ def test_parallel_equals_serial():
     assert nb_par == nb_ser
     assert np.allclose(par[:, :3], ser[:, :3], atol=1e-12)
     assert np.allclose(par[:, 3:], ser[:, 3:], atol=1e-8), np.abs(par - ser).max()
+    # a film one element thick: every node on the boundary, no Dirichlet solve
+    par, _ = gathered_field(MPI.COMM_WORLD, (4.0, 2.0, 0.25), (16, 8, 1))
+    ser, _ = gathered_field(MPI.COMM_SELF, (4.0, 2.0, 0.25), (16, 8, 1))
+    assert np.allclose(par, ser, atol=1e-8), np.abs(par - ser).max()
 
 
 @pytest.mark.mpi

@@ -6,7 +6,11 @@ is split as ``u = u1 + u2``:
 
 (i)   ``u1`` vanishes outside ``Omega`` and solves the Neumann problem
       ``int_Omega grad u1 . grad v = int_Omega m . grad v`` for all ``v``
-      (``du1/dn = m . n`` on ``dOmega``; defined up to a constant).
+      (``du1/dn = m . n`` on ``dOmega``), defined up to one constant per
+      connected body (several magnets, separated layers: the null space of
+      the CG solve has one indicator vector per body).  The constants do not
+      matter: the double layer of the indicator of a body is ``-1`` on it and
+      ``0`` on the others, so (ii) subtracts them again.
 (ii)  ``u2`` is harmonic in ``Omega`` and outside, continuous in its normal
       derivative, and jumps by ``u2_out - u2_in = u1`` across ``dOmega``: the
       double-layer potential of ``u1``.  Its interior trace is
@@ -523,7 +527,12 @@ class FredkinKoehler(DemagSolver):
         A.setNullSpace(self.nullspace)
         A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         self.ksp1 = self._ksp(A, "femhomog_demag_u1_")
-        self.ksp2 = self._ksp(self.A_dir, "femhomog_demag_u2_")
+        # every node on the boundary (e.g. a film one element thick): u2 = B u1
+        # everywhere and there is nothing to solve.  (GAMG on the resulting
+        # identity matrix hangs on 2 ranks in PETSc 3.25 -- measured -- so it
+        # is not set up at all.)
+        self._interior = self.num_dofs - self.num_boundary
+        self.ksp2 = self._ksp(self.A_dir, "femhomog_demag_u2_") if self._interior > 0 else None
         one = dolfinx.fem.form(v * ufl.dx)
         self.lumped = dolfinx.fem.petsc.assemble_vector(one)
         self.lumped.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
@@ -645,6 +654,11 @@ class FredkinKoehler(DemagSolver):
         u2_bd = self.B @ u1_bd
         # (iii) Dirichlet problem by lifting: A_dir u2 = b, b = -A g inside, g on the boundary
         ob = self._owned_b
+        if self.ksp2 is None:
+            self.u2.array[ob] = u2_bd
+            self.stats["u1_iterations"].append(it1)
+            self.stats["u2_iterations"].append(0)
+            return self.u1, self.u2
         self.g.set(0.0)
         self.g.array[ob] = u2_bd
         self.A.mult(self.g, self.b)
@@ -698,7 +712,8 @@ class FredkinKoehler(DemagSolver):
 
     def destroy(self) -> None:
         for obj in (self.ksp1, self.ksp2, self.A, self.A_dir, self.u1, self.u2, self.b, self.g):
-            obj.destroy()
+            if obj is not None:
+                obj.destroy()
         for v in self._null_vectors:
             v.destroy()
         for _, D, h in self._ops.values():
