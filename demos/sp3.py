@@ -657,7 +657,10 @@ def plot(path: Path, result: dict[str, Any]) -> bool:
 # larger cubes: at h = 0.6 the flower relaxed from $e_z$ at $L = 8.75$ drifts
 # (over 380 steps, seeded by the asymmetry of the unstructured mesh) into a
 # state with $\langle m_z\rangle = 0.82$ and $e = 0.2965$ (the symmetric
-# flower has 0.3006 at $L = 8.5$); on the coarse mesh (h = 1) the flower
+# flower has 0.3006 at $L = 8.5$), while on the finer mesh (h = 0.45) the
+# flower at $L = 8.75$ stays symmetric ($\langle m_z\rangle = 0.968$, $e =
+# 0.3003$, vortex 0.2889): the instability is seeded by the mesh.  On the
+# coarse mesh (h = 1) the flower
 # becomes a state with $\langle m_z\rangle = 0.53$ and no circulation about
 # $x$ at $L = 10$.  Presumably these are the twisted flower and its
 # continuation into a vortex around the easy axis (Hertel and Kronmüller report
