@@ -431,7 +431,8 @@ class FredkinKoehler(DemagSolver):
         number.x.array[owned_b] = offset + np.arange(nb_own, dtype=np.float64)
         number.x.scatter_forward()
         bnum = np.rint(number.x.array).astype(np.int64)
-        if fdofs.size and np.any(bnum[fdofs] < 0):
+        consistent = not (fdofs.size and np.any(bnum[fdofs] < 0))
+        if not comm.allreduce(consistent, op=MPI.LAND):
             raise MeshError("Fredkin-Koehler: inconsistent boundary numbering (ghost layer)")
         tri_nodes = bnum[fdofs]
         tri_coords = X[fdofs].reshape(-1, 9)
@@ -469,9 +470,12 @@ class FredkinKoehler(DemagSolver):
         """
         nb, Nb, Nt = self._nb_owned, self.num_boundary, self.num_triangles
         K = np.zeros((nb, Nb))
-        if nb == 0 or Nt == 0:
+        if Nt == 0:
             return K
-        geom = triangle_geometry(self._tri_coords)
+        try:  # every rank holds all triangles: the same outcome everywhere
+            geom = triangle_geometry(self._tri_coords)
+        except ValueError as err:
+            raise MeshError(f"Fredkin-Koehler: {err}") from None
         # incidence S_k (Nb x Nt): column t -> node tri_nodes[t, k]
         cols = np.arange(Nt)
         S = [
@@ -484,6 +488,7 @@ class FredkinKoehler(DemagSolver):
         tn = self._tri_nodes - self._offset
         inc_t, inc_k = np.nonzero((tn >= 0) & (tn < nb))
         inc_row = tn[inc_t, inc_k]
+        finite = True
         for i0 in range(0, nb, chunk):
             i1 = min(nb, i0 + chunk)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -491,15 +496,18 @@ class FredkinKoehler(DemagSolver):
             sel = (inc_row >= i0) & (inc_row < i1)
             I[:, inc_row[sel] - i0, inc_t[sel]] = 0.0
             if not np.all(np.isfinite(I)):
-                raise MeshError(
-                    "Fredkin-Koehler: non-finite double-layer weight (a boundary node on a "
-                    "non-incident boundary triangle: non-conforming surface mesh?)"
-                )
+                finite = False
+                break
             # K[i, j] = sum_k sum_t I[k, i, t] [tri_nodes[t, k] == j]
             acc = S[0] @ I[0].T
             acc += S[1] @ I[1].T
             acc += S[2] @ I[2].T
             K[i0:i1] = acc.T
+        if not self.comm.allreduce(finite, op=MPI.LAND):
+            raise MeshError(
+                "Fredkin-Koehler: non-finite double-layer weight (a boundary node on a "
+                "non-incident boundary triangle: non-conforming surface mesh?)"
+            )
         K *= -1.0 / FOUR_PI
         return K
 
