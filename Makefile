@@ -18,7 +18,7 @@ help:
 	@echo "make demo    - homogenized tensor a^0 of a 3D inclusion cell (mpirun -n $(NP))"
 	@echo "make test    - serial tests, then MPI tests under mpirun -n 2"
 	@echo "make bench   - benchmarks (long)"
-	@echo "make venv    - only create .venv and install femhomog[fenicsx,dev]"
+	@echo "make venv    - only create .venv and install femhomog[fenicsx,dev,plot]"
 
 venv: $(STAMP)
 
@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml scripts/find-python.sh
 	@echo "== creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -e '.[fenicsx,dev]'
+	$(VPY) -m pip install --quiet -e '.[fenicsx,dev,plot]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
