@@ -770,7 +770,13 @@ def main(argv: list[str] | None = None) -> int:
                 mesh_s = time.perf_counter() - t0
                 dt = args.dt if args.dt else min(args.cfl / n**2, args.kmax)
                 for config in todo:
-                    row = run_one(mesh, dim, n, config, args.steps, dt, mesh_s)
+                    try:
+                        row = run_one(mesh, dim, n, config, args.steps, dt, mesh_s)
+                    except femhomog.SolverError as err:  # collective: raised on every rank
+                        skipped.append(f"d={dim} n={n} {config} (FAILED: {err})")
+                        log(f"  d={dim} n={n} {config}: FAILED: {err}")
+                        gc.collect()
+                        continue
                     if args.label:
                         row["config"] = f"{config}{args.label}"
                         row["petsc_options"] = args.petsc
