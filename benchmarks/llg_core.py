@@ -562,11 +562,11 @@ def eps_table(sweeps: list[dict], markdown: bool = False) -> str:
 
 
 def report(rows: list[dict], sweeps: list[dict], skipped: list[str], markdown: bool) -> None:
+    if skipped:
+        log(f"# skipped: {'; '.join(skipped)}")
     if rows:
         log(table(rows))
         log(f"# {LEGEND}")
-        if skipped:
-            log(f"# skipped: {'; '.join(skipped)}")
         bad = [r for r in rows if not (r["energy_decrease"] > 0 and r["norm_deviation"] < 1e-12)]
         for r in bad:
             log(
