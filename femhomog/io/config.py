@@ -1262,9 +1262,53 @@ def _convert_checkpoint_wall(value: Any, key: str) -> float:
 _CHECKPOINT_WALL_DEFAULT = 600.0
 
 
+#: Geometry builders of ``mesh.builder`` (:mod:`femhomog.meshes.magnets`) and their keys.
+MESH_BUILDERS: dict[str, tuple[str, ...]] = {
+    "cuboid": ("lengths",),
+    "sphere": ("radius",),
+    "ellipsoid": ("semi_axes",),
+    "cylinder": ("radius", "height"),
+}
+_BUILDER_KEYS = ("radius", "semi_axes", "height", "mesh_size", "z_layers")
+
+
 def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
-    """``[mesh]``: either a file or a box; fills the box defaults."""
+    """``[mesh]``: a file, a gmsh builder or a box; fills the box defaults."""
     box_keys = ("dim", "cell_type", "cells_per_side", "lengths")
+    builder = values["builder"]
+    if builder is not None:
+        if values["file"] is not None:
+            raise ConfigError("give either mesh.file or mesh.builder, not both")
+        needed = MESH_BUILDERS[builder]
+        allowed = set(needed) | {"mesh_size"}
+        if builder in ("cuboid", "cylinder"):
+            allowed.add("z_layers")
+        for key in (*box_keys, *_BUILDER_KEYS):
+            if key not in allowed and key != "dim" and values[key] is not None:
+                raise ConfigError(f"mesh.{key} is not a parameter of mesh.builder = "
+                                  f"'{builder}' (it takes {', '.join(sorted(allowed))})")
+        if values["dim"] not in (None, 3):
+            raise ConfigError(f"mesh.builder = '{builder}' builds a 3D magnet, but mesh.dim = "
+                              f"{values['dim']}")
+        for key in (*needed, "mesh_size"):
+            if values[key] is None:
+                raise ConfigError(f"mesh.{key} is required for mesh.builder = '{builder}'")
+        lengths = values["lengths"]
+        if builder == "cuboid" and not (isinstance(lengths, list) and len(lengths) == 3):
+            raise ConfigError(f"mesh.lengths must be 3 edge lengths [L_x, L_y, L_z] for "
+                              f"mesh.builder = 'cuboid', got {show(lengths)}")
+        if values["periodic"]:
+            raise ConfigError(f"mesh.builder = '{builder}' builds a free magnet (Neumann "
+                              "boundary): remove mesh.periodic = true")
+        values["periodic"] = False
+        values["dim"] = 3
+        return values
+    given = [k for k in _BUILDER_KEYS if values[k] is not None]
+    if given:
+        raise ConfigError(f"mesh.{given[0]} is a parameter of mesh.builder (cuboid, sphere, "
+                          "ellipsoid, cylinder), which is not given")
+    if values["periodic"] is None:
+        values["periodic"] = True
     if values["file"] is not None:
         given = [k for k in box_keys if values[k] is not None]
         if given:
@@ -1272,7 +1316,7 @@ def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
         return values
     dim = values["dim"]
     if dim is None:
-        raise ConfigError("mesh.dim is required unless mesh.file is given")
+        raise ConfigError("mesh.dim is required unless mesh.file or mesh.builder is given")
     cell_type = values["cell_type"]
     if cell_type is None:
         values["cell_type"] = _DEFAULT_CELL_TYPE[dim]
@@ -1387,13 +1431,32 @@ LLG_MESH_SECTION = Section(
         Field("lengths", Validator("a number > 0 or a list of dim numbers > 0", _convert_lengths),
               None, "Side lengths of the box [0, L_1] x ... (one number for a cube; default 1). "
               "SI runs: metres.", example=1.0),
-        Field("periodic", boolean(), True,
+        Field("periodic", boolean(), None,
               "Periodic boundary conditions on the bounding box (the LL paper's setting); "
-              "false: natural (Neumann) conditions."),
+              "false: natural (Neumann) conditions. Default: true for the box and mesh.file, "
+              "false (the only choice) with mesh.builder.", example=True),
         Field("file", existing_file(".msh"), None,
               "A gmsh .msh file instead of the box (coordinates in the length unit; metres for "
               "SI); relative to this file's directory.",
               example="meshes/film.msh", commented=True, is_path=True),
+        Field("builder", choice(*MESH_BUILDERS), None,
+              "A 3D magnet meshed by gmsh at run time instead of the box (centred at 0, "
+              "Neumann boundary; femhomog.meshes.magnets): cuboid (lengths = [L_x, L_y, L_z]), "
+              "sphere (radius), ellipsoid (semi_axes), cylinder (radius, height); with "
+              "mesh_size and, for cuboid/cylinder, z_layers. Lengths in the run's length unit "
+              "(metres for SI).", example="cuboid", commented=True),
+        Field("radius", real(0), None, "builder sphere/cylinder: radius.", example=1.0,
+              commented=True),
+        Field("semi_axes", _vector3(nonzero=True), None, "builder ellipsoid: semi-axes.",
+              example=[2.0, 1.0, 1.0], commented=True),
+        Field("height", real(0), None, "builder cylinder: height (along z).", example=0.5,
+              commented=True),
+        Field("mesh_size", real(0), None, "builder: gmsh element size (in-plane size with "
+              "z_layers).", example=0.25, commented=True),
+        Field("z_layers", integer(1), None,
+              "builder cuboid/cylinder: extrude an in-plane triangulation with exactly this "
+              "many element layers through the thickness (thin films).", example=1,
+              commented=True),
     ),
 )
 
@@ -1567,6 +1630,106 @@ LLG_OUTPUT_SECTION = Section(
     ),
 )
 
+DEMAG_METHODS = ("none", "fembem", "shell")
+
+
+def _check_demag(values: dict[str, Any]) -> dict[str, Any]:
+    method = values["method"]
+    shell_keys = ("degree", "shell_kind", "air_size", "shell_thickness", "air_mesh_size",
+                  "shell_mesh_size")
+    if method != "shell":
+        given = [k for k in shell_keys if values[k] is not None]
+        if given:
+            raise ConfigError(f"demag.{given[0]} is a parameter of demag.method = 'shell' "
+                              f"(demag.method is '{method}')")
+    else:
+        defaults = {"degree": 1, "shell_kind": "box", "air_size": 1.5, "shell_thickness": 1.0}
+        for key, value in defaults.items():
+            if values[key] is None:
+                values[key] = value
+        if values["air_size"] <= 1.0:
+            raise ConfigError(f"demag.air_size must be > 1 (air around the magnet), got "
+                              f"{values['air_size']:g}")
+    return values
+
+
+LLG_DEMAG_SECTION = Section(
+    name="demag",
+    help="Stray (demagnetizing) field of (1.8)-(1.9) of the Boltzmann-LLG paper, an explicit "
+    "field term with energy E_demag = -1/2 int H_s.m (column E_demag of averages.csv). Needs a "
+    "3D tetrahedral, non-periodic magnet (mesh.builder or mesh.file). fembem: Fredkin-Koehler "
+    "FEM-BEM on the magnet mesh (dense boundary matrix, 8 Nb^2 bytes for Nb boundary nodes, "
+    "split over the ranks); shell: shell transformation on magnet + air + shell "
+    "(mesh.builder only; sparse, memory linear in the nodes).",
+    check=_check_demag,
+    fields=(
+        Field("method", choice(*DEMAG_METHODS), "none", "none | fembem | shell."),
+        Field("rtol", real(0, 1), 1e-10, "Relative tolerance of the CG + GAMG Laplace solves."),
+        Field("max_it", integer(1), 1000, "Iteration limit of the Laplace solves."),
+        Field("degree", choice(1, 2), None, "shell: Lagrange degree of the potential (default "
+              "1).", example=1, commented=True),
+        Field("shell_kind", choice("sphere", "box"), None,
+              "shell: shape of air region and shell (default box).", example="box",
+              commented=True),
+        Field("air_size", real(1), None, "shell: air region size relative to the magnet (> 1; "
+              "default 1.5; see femhomog.meshes.magnets.ShellSpec).", example=1.5,
+              commented=True),
+        Field("shell_thickness", real(0), None, "shell: shell thickness relative to the air "
+              "region (default 1).", example=1.0, commented=True),
+        Field("air_mesh_size", real(0), None, "shell: element size at the air boundary (run's "
+              "length unit; default from ShellSpec).", commented=True),
+        Field("shell_mesh_size", real(0), None, "shell: element size in the shell (default "
+              "air_mesh_size).", commented=True),
+    ),
+)
+
+
+def _check_relax(values: dict[str, Any]) -> dict[str, Any]:
+    if values["enabled"] and values["dt"] is None:
+        raise ConfigError("relax.dt is required with relax.enabled = true (time step of the "
+                          "relaxation, run's time unit)")
+    if values["adaptive"] and values["integrator"] != "midpoint":
+        raise ConfigError("relax.adaptive = true needs relax.integrator = 'midpoint'")
+    if values["dt_max"] is not None and values["dt"] is not None \
+            and values["dt_max"] < values["dt"]:
+        raise ConfigError(f"relax.dt_max = {values['dt_max']:g} must be >= relax.dt = "
+                          f"{values['dt']:g}")
+    return values
+
+
+LLG_RELAX_SECTION = Section(
+    name="relax",
+    help="Optional relaxation phase before the time integration: damped dynamics (damping "
+    "relax.alpha, without the [zeeman] field) from [initial] until the largest nodal torque "
+    "|m x H| (units of Ms) is below torque_tol. Writes DIR/relax.csv (step, t, <m>, energies, "
+    "torque) and DIR/m_relaxed.npz (usable as initial.file); the field phase then starts from "
+    "the relaxed state at t = 0 with material.alpha and the [zeeman] field, and averages.csv "
+    "holds the field phase only. Not converging within max_steps is an error (run.json status "
+    "'failed') unless allow_unconverged = true (then a warning).",
+    check=_check_relax,
+    fields=(
+        Field("enabled", boolean(), False, "Run the relaxation phase."),
+        Field("alpha", real(0), 1.0, "Damping of the relaxation (only the end state matters)."),
+        Field("torque_tol", real(0), 1e-5, "Stop when max_i |m_i x H_i| < torque_tol (units "
+              "of Ms)."),
+        Field("dt", real(0), None, "Time step of the relaxation (run's time unit: seconds for "
+              "SI; relaxation time unit (1 + relax.alpha^2)/(gamma Ms)); first step if "
+              "adaptive.", example=1e-12, commented=True),
+        Field("max_steps", integer(1), 100_000, "Give up after this many steps."),
+        Field("check_every", integer(1), 10,
+              "Check the torque and write a relax.csv row every this many steps."),
+        Field("integrator", choice(*INTEGRATORS), "tangent_plane",
+              "tangent_plane (theta = 1: unconditionally energy decreasing) | midpoint."),
+        Field("adaptive", boolean(), False, "midpoint: step-doubling error control."),
+        Field("tol", real(0), 1e-4, "adaptive: local error tolerance."),
+        Field("dt_max", real(0), None, "adaptive: largest step (the midpoint rule is not "
+              "L-stable: very large steps stall the torque).", commented=True),
+        Field("allow_unconverged", boolean(), False,
+              "Continue with a warning if max_steps is reached (default: error)."),
+    ),
+)
+
+
 LLG_SCHEMA = Schema(
     job="llg",
     header=(
@@ -1582,6 +1745,8 @@ LLG_SCHEMA = Schema(
         LLG_ZEEMAN_SECTION,
         LLG_INITIAL_SECTION,
         LLG_TIME_SECTION,
+        LLG_DEMAG_SECTION,
+        LLG_RELAX_SECTION,
         LLG_HOMOGENIZED_SECTION,
         LLG_SOLVER_SECTION,
         LLG_OUTPUT_SECTION,
@@ -1591,7 +1756,7 @@ LLG_SCHEMA = Schema(
 
 @dataclass(frozen=True)
 class LlgMeshSection:
-    """``[mesh]``: a structured box or a gmsh file."""
+    """``[mesh]``: a structured box, a gmsh file or a gmsh builder."""
 
     dim: int | None  # None iff file
     cell_type: str | None
@@ -1599,6 +1764,12 @@ class LlgMeshSection:
     lengths: float | list[float] | None
     periodic: bool
     file: Path | None
+    builder: str | None = None
+    radius: float | None = None
+    semi_axes: list[float] | None = None
+    height: float | None = None
+    mesh_size: float | None = None
+    z_layers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -1691,6 +1862,38 @@ class LlgOutputSection:
 
 
 @dataclass(frozen=True)
+class DemagSection:
+    """``[demag]``: stray-field method and its options (shell keys None unless shell)."""
+
+    method: str = "none"
+    rtol: float = 1e-10
+    max_it: int = 1000
+    degree: int | None = None
+    shell_kind: str | None = None
+    air_size: float | None = None
+    shell_thickness: float | None = None
+    air_mesh_size: float | None = None
+    shell_mesh_size: float | None = None
+
+
+@dataclass(frozen=True)
+class RelaxSection:
+    """``[relax]``: the optional relaxation phase (run's units)."""
+
+    enabled: bool = False
+    alpha: float = 1.0
+    torque_tol: float = 1e-5
+    dt: float | None = None
+    max_steps: int = 100_000
+    check_every: int = 10
+    integrator: str = "tangent_plane"
+    adaptive: bool = False
+    tol: float = 1e-4
+    dt_max: float | None = None
+    allow_unconverged: bool = False
+
+
+@dataclass(frozen=True)
 class LlgJobConfig:
     """A validated LLG job; ``raw`` is the JSON-serializable merged configuration."""
 
@@ -1704,6 +1907,8 @@ class LlgJobConfig:
     solver: LlgSolverSection
     output: LlgOutputSection
     raw: dict
+    demag: DemagSection = DemagSection()
+    relax: RelaxSection = RelaxSection()
 
     @property
     def si(self) -> bool:
@@ -1820,6 +2025,22 @@ def load_llg_config(
             parse_variable_expression(entry, "t", 1, what=f"zeeman.h[{i}]")
     raw["zeeman"]["unit"] = zee["unit"]
 
+    dem = values["demag"]
+    if dem["method"] != "none":
+        where = f"demag.method = '{dem['method']}'"
+        if mesh["periodic"]:
+            raise ConfigError(f"{where} needs a free magnet: set mesh.periodic = false (the stray "
+                              "field of a periodic array is not an open-boundary problem)")
+        if mesh["dim"] not in (None, 3):
+            raise ConfigError(f"{where} needs a 3D magnet, got mesh.dim = {mesh['dim']}")
+        if mesh["dim"] == 3 and mesh["file"] is None and mesh["builder"] is None \
+                and mesh["cell_type"] != "tetrahedron":
+            raise ConfigError(f"{where} needs tetrahedra: set mesh.cell_type = 'tetrahedron' or "
+                              "use mesh.builder")
+        if dem["method"] == "shell" and mesh["builder"] is None:
+            raise ConfigError("demag.method = 'shell' meshes air and shell around the magnet: it "
+                              "needs mesh.builder")
+
     ini = values["initial"]
     if ini["expressions"] is not None:
         for i, entry in enumerate(ini["expressions"]):
@@ -1836,4 +2057,6 @@ def load_llg_config(
         solver=LlgSolverSection(**values["solver"]),
         output=LlgOutputSection(**values["output"]),
         raw=raw,
+        demag=DemagSection(**values["demag"]),
+        relax=RelaxSection(**values["relax"]),
     )

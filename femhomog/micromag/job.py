@@ -56,7 +56,7 @@ from mpi4py import MPI
 from femhomog.io.config import LlgJobConfig, parse_variable_expression
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_json_atomic
-from femhomog.meshes import periodic_box_mesh, read_cell_mesh
+from femhomog.meshes import magnets, periodic_box_mesh, read_cell_mesh
 from femhomog.micromag.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
@@ -66,6 +66,7 @@ from femhomog.micromag.checkpoint import (
     read_checkpoint_meta,
     restore_checkpoint,
 )
+from femhomog.micromag.demag.base import DemagSolver, StrayField
 from femhomog.micromag.driver import (
     AdaptiveStepper,
     AveragesTable,
@@ -78,11 +79,12 @@ from femhomog.micromag.driver import (
 from femhomog.micromag.fields import Exchange, FieldTerm, UniaxialAnisotropy, Zeeman
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
+from femhomog.micromag.relax import relax
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
 from femhomog.micromag.units import Units
 from femhomog.periodic import mesh_bounding_box
 
-__all__ = ["LLGSetup", "build_llg", "run_llg_job"]
+__all__ = ["LLGSetup", "build_llg", "run_llg_job", "run_relaxation"]
 
 log = get_logger(__name__)
 
@@ -109,6 +111,11 @@ class LLGSetup:
         Input length units per nondimensional length (``L`` in m for SI, else 1).
     dt, t_end, dt_out : float
         Nondimensional step, final time and output interval (None: ``every``).
+    demag : DemagSolver or None
+        The stray-field solver of ``[demag]`` (shared with the relaxation).
+    magnet_mesh : femhomog.meshes.magnets.MagnetMesh or None
+        The gmsh-built mesh of ``mesh.builder`` (with air and shell for
+        ``demag.method = "shell"``; the LLG problem then lives on its magnet submesh).
     """
 
     problem: LLGProblem
@@ -119,6 +126,8 @@ class LLGSetup:
     dt: float
     t_end: float
     dt_out: float | None
+    demag: DemagSolver | None = None
+    magnet_mesh: magnets.MagnetMesh | None = None
 
 
 # ====================================================================== building blocks
@@ -146,8 +155,13 @@ def build_units(cfg: LlgJobConfig) -> Units | None:
 
 
 def build_mesh(cfg: LlgJobConfig, comm: MPI.Comm, length_scale: float) -> dolfinx.mesh.Mesh:
-    """The box or the .msh mesh, in nondimensional lengths (input lengths / ``length_scale``)."""
+    """The box or the .msh mesh, in nondimensional lengths (input lengths / ``length_scale``).
+
+    ``mesh.builder`` meshes are built by :func:`build_magnet_mesh`.
+    """
     mc = cfg.mesh
+    if mc.builder is not None:
+        return build_magnet_mesh(cfg, comm, length_scale).mesh
     if mc.file is not None:
         mesh = read_cell_mesh(comm, mc.file).mesh
         if length_scale != 1.0:
@@ -160,6 +174,57 @@ def build_mesh(cfg: LlgJobConfig, comm: MPI.Comm, length_scale: float) -> dolfin
     return periodic_box_mesh(comm, mc.dim, mc.cell_type, mc.cells_per_side, lengths.tolist())
 
 
+def build_magnet_mesh(cfg: LlgJobConfig, comm: MPI.Comm,
+                      length_scale: float) -> magnets.MagnetMesh:
+    """The magnet of ``mesh.builder`` (gmsh, nondimensional lengths), with air and shell
+    when ``demag.method = "shell"`` (:class:`femhomog.meshes.magnets.ShellSpec`)."""
+    mc, dc = cfg.mesh, cfg.demag
+    s = 1.0 / length_scale
+
+    def scaled(v: float | None) -> float | None:
+        return None if v is None else v * s
+
+    shell = None
+    if dc.method == "shell":
+        shell = magnets.ShellSpec(kind=dc.shell_kind, air_size=dc.air_size,
+                                  shell_thickness=dc.shell_thickness,
+                                  air_mesh_size=scaled(dc.air_mesh_size),
+                                  shell_mesh_size=scaled(dc.shell_mesh_size)).validated()
+    h = mc.mesh_size * s
+    if mc.builder == "cuboid":
+        return magnets.cuboid(comm, [v * s for v in mc.lengths], mesh_size=h,
+                              z_layers=mc.z_layers, shell=shell)
+    if mc.builder == "sphere":
+        return magnets.sphere(comm, mc.radius * s, mesh_size=h, shell=shell)
+    if mc.builder == "ellipsoid":
+        return magnets.ellipsoid(comm, [v * s for v in mc.semi_axes], mesh_size=h, shell=shell)
+    assert mc.builder == "cylinder"
+    return magnets.cylinder(comm, mc.radius * s, mc.height * s, mesh_size=h,
+                            z_layers=mc.z_layers, shell=shell)
+
+
+def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
+                mm: magnets.MagnetMesh | None) -> tuple[DemagSolver | None, dolfinx.mesh.Mesh]:
+    """The stray-field solver of ``[demag]`` and the mesh the LLG problem lives on.
+
+    ``fembem``: :class:`~femhomog.micromag.demag.fembem.FredkinKoehler` on ``mesh``;
+    ``shell``: :class:`~femhomog.micromag.demag.shell.ShellTransformation` on the
+    magnet + air + shell mesh ``mm``, whose magnet submesh is returned.
+    """
+    dc = cfg.demag
+    if dc.method == "none":
+        return None, mesh
+    if dc.method == "fembem":
+        from femhomog.micromag.demag.fembem import FredkinKoehler
+
+        return FredkinKoehler(mesh, rtol=dc.rtol, max_it=dc.max_it), mesh
+    from femhomog.micromag.demag.shell import ShellTransformation
+
+    assert mm is not None and mm.has_shell
+    solver = ShellTransformation(mm, degree=dc.degree, rtol=dc.rtol, max_it=dc.max_it)
+    return solver, solver.magnet_mesh
+
+
 def _field_factor(cfg: LlgJobConfig, units: Units | None) -> float:
     """Input field unit -> Ms (the nondimensional field unit)."""
     unit = cfg.zeeman.unit
@@ -169,8 +234,10 @@ def _field_factor(cfg: LlgJobConfig, units: Units | None) -> float:
     return float(units.field_from_si(1.0) if unit == "A/m" else units.field_from_tesla(1.0))
 
 
-def build_terms(cfg: LlgJobConfig, units: Units | None, time_scale: float) -> list[FieldTerm]:
-    """Exchange, optional anisotropy and Zeeman terms, nondimensional."""
+def build_terms(cfg: LlgJobConfig, units: Units | None, time_scale: float, *,
+                zeeman: bool = True, demag: DemagSolver | None = None) -> list[FieldTerm]:
+    """Exchange, optional anisotropy, Zeeman (unless ``zeeman=False``) and stray-field
+    (with a ``demag`` solver) terms, nondimensional."""
     mat = cfg.material
     AH = homogenized_matrix(cfg)
     qd = mat.quadrature_degree
@@ -190,7 +257,7 @@ def build_terms(cfg: LlgJobConfig, units: Units | None, time_scale: float) -> li
         terms.append(UniaxialAnisotropy(units.anisotropy_coefficient, axis=tuple(ani.axis)))
 
     z = cfg.zeeman
-    if z.h is not None:
+    if zeeman and z.h is not None:
         factor = _field_factor(cfg, units)
         exprs = [parse_variable_expression(v, "t", 1, what=f"zeeman.h[{i}]")
                  for i, v in enumerate(z.h)]
@@ -203,6 +270,8 @@ def build_terms(cfg: LlgJobConfig, units: Units | None, time_scale: float) -> li
                 return [factor * float(e.evaluate(pts)[0]) for e in exprs]
 
             terms.append(Zeeman(h_of_t))
+    if demag is not None:
+        terms.append(StrayField(solver=demag))
     return terms
 
 
@@ -311,11 +380,15 @@ def set_initial(cfg: LlgJobConfig, problem: LLGProblem, length_scale: float) -> 
         raise ConfigError(f"initial ({ini.type}): {msg}") from None
 
 
-def build_stepper(cfg: LlgJobConfig, problem: LLGProblem) -> FixedStepper | AdaptiveStepper:
-    tc, sc = cfg.time, cfg.solver
+def build_stepper(cfg: LlgJobConfig, problem: LLGProblem, *,
+                  relaxation: bool = False) -> FixedStepper | AdaptiveStepper:
+    """The integrator of ``[time]`` (or of ``[relax]``: theta = 1) with the ``[solver]``."""
+    sc = cfg.solver
+    tc: Any = cfg.relax if relaxation else cfg.time
+    theta = 1.0 if relaxation else cfg.time.theta
     if tc.integrator == "tangent_plane":
         return FixedStepper(TangentPlaneIntegrator(
-            problem, theta=tc.theta, solver=sc.type, rtol=sc.rtol, max_it=sc.max_it,
+            problem, theta=theta, solver=sc.type, rtol=sc.rtol, max_it=sc.max_it,
             max_retries=sc.max_retries))
     mid = MidpointIntegrator(problem, solver=sc.type, max_retries=sc.max_retries)
     return AdaptiveStepper(mid, tc.tol) if tc.adaptive else FixedStepper(mid)
@@ -342,8 +415,14 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
     units = build_units(cfg)
     length_scale = units.length if units is not None else 1.0
     time_scale = units.time_unit if units is not None else 1.0
-    mesh = build_mesh(cfg, comm, length_scale)
-    terms = build_terms(cfg, units, time_scale)
+    mm = None
+    if cfg.mesh.builder is not None:
+        mm = build_magnet_mesh(cfg, comm, length_scale)
+        mesh = mm.mesh
+    else:
+        mesh = build_mesh(cfg, comm, length_scale)
+    demag, mesh = build_demag(cfg, mesh, mm)
+    terms = build_terms(cfg, units, time_scale, demag=demag)
     problem = LLGProblem(mesh, terms, cfg.material.alpha, periodic=cfg.mesh.periodic)
     set_initial(cfg, problem, length_scale)
     stepper = build_stepper(cfg, problem)
@@ -362,10 +441,131 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
         dt=nondim_time(tc.dt),
         t_end=nondim_time(tc.t_end),
         dt_out=None if dt_out is None else nondim_time(dt_out),
+        demag=demag,
+        magnet_mesh=mm,
     )
 
 
+# ====================================================================== relaxation
+#: Files of the relaxation phase in DIR.
+RELAX_TABLE = "relax.csv"
+RELAXED_STATE = "m_relaxed.npz"
+
+
+def run_relaxation(cfg: LlgJobConfig, setup: LLGSetup, out_dir: Path,
+                   comm: MPI.Comm) -> dict[str, Any]:
+    """The ``[relax]`` phase: relax ``setup.problem.m`` in place (collective).
+
+    A second :class:`LLGProblem` on the same mesh, with the terms of the job
+    except the Zeeman field (the same stray-field solver) and the damping
+    ``relax.alpha``, is advanced by :func:`femhomog.micromag.relax.relax` (tangent
+    plane with theta = 1, or midpoint) until ``max_i |m_i x H_i| < relax.torque_tol``.
+    Every ``relax.check_every`` steps a row ``step, t, mx, my, mz, E_<term>...,
+    E_total, torque`` goes to ``DIR/relax.csv`` (t in the relaxation's time: for SI
+    in seconds of the dynamics with damping ``relax.alpha``, time unit
+    ``(1 + relax.alpha^2)/(gamma Ms)``; energies in the output units); the relaxed
+    state goes to ``DIR/m_relaxed.npz`` and into ``setup.problem.m``.
+
+    Returns
+    -------
+    dict
+        The relaxation summary for ``run.json`` (:meth:`RelaxResult.as_dict` in
+        output units, rows, files).  If the torque did not fall below
+        ``relax.torque_tol`` within ``relax.max_steps`` it has ``converged = False``
+        and an ``error`` message; unless ``relax.allow_unconverged`` the state is
+        then neither written nor copied into ``setup.problem`` (the job fails).
+
+    Raises
+    ------
+    SolverError
+        A step failed (non-finite torque, linear or Newton solver failure).
+    """
+    rc = cfg.relax
+    units = setup.units
+    prob = setup.problem
+    # time unit of the relaxation dynamics (the LL time unit depends on alpha)
+    scale_t = (units.time_unit * (1.0 + rc.alpha**2) / (1.0 + cfg.material.alpha**2)
+               if units is not None else 1.0)
+    terms = build_terms(cfg, units, setup.scales.time, zeeman=False, demag=setup.demag)
+    rprob = LLGProblem(prob.mesh, terms, rc.alpha, periodic=prob.periodic or False)
+    rprob.m.x.array[:] = prob.m.x.array
+    stepper = build_stepper(cfg, rprob, relaxation=True)
+    header = ["step", "t", "mx", "my", "mz", *[f"E_{t.name}" for t in terms], "E_total",
+              "torque"]
+    table = AveragesTable(out_dir / RELAX_TABLE, header, comm)
+    escale = setup.scales.energy
+    wall0 = time.perf_counter()
+    last_log = [-np.inf]
+    interval = cfg.output.progress
+
+    def callback(step: int, t: float, energies: dict[str, float], torque: float) -> None:
+        avg = rprob.average()
+        row = [float(step), t * scale_t, *avg.tolist(),
+               *[energies[term.name] * escale for term in terms], energies["total"] * escale,
+               torque]
+        table.append(row)
+        now = time.perf_counter()
+        if interval is not None and now - last_log[0] >= interval:
+            last_log[0] = now
+            log.info("relax: step %d, t = %.6g%s, torque %.3e (tol %.1e), E = %.10g, "
+                     "<m> = (%.6f, %.6f, %.6f), %.1f s", step, t * scale_t,
+                     " s" if units is not None else "", torque, rc.torque_tol,
+                     energies["total"] * escale, *avg, now - wall0)
+
+    nondim = 1.0 / scale_t
+    try:
+        result = relax(stepper, dt=rc.dt * nondim, torque_tol=rc.torque_tol,
+                       max_steps=rc.max_steps, check_every=rc.check_every,
+                       dt_max=None if rc.dt_max is None else rc.dt_max * nondim,
+                       callback=callback)
+    finally:
+        table.close()
+        stepper.integrator.destroy()
+    avg = rprob.average()
+    summary = {
+        **result.as_dict(),
+        "t": result.t * scale_t,
+        "energy": result.energy * escale,
+        "torque_tol": rc.torque_tol,
+        "alpha": rc.alpha,
+        "average": avg.tolist(),
+        "norm_dev": rprob.norm_deviation(),
+        "rows": table.rows,
+        "files": {"table": RELAX_TABLE, "state": RELAXED_STATE},
+    }
+    if not result.converged:
+        msg = (f"relaxation did not converge: torque {result.torque:.3e} > relax.torque_tol = "
+               f"{rc.torque_tol:.3e} after {result.steps} steps (raise relax.max_steps, "
+               "change relax.dt, or set relax.allow_unconverged = true)")
+        summary["error"] = msg
+        if not rc.allow_unconverged:
+            return summary
+        log.warning("%s; continuing (relax.allow_unconverged)", msg)
+    if result.energy_increases:
+        log.warning("relax: the total energy increased at %d of %d checks",
+                    result.energy_increases, len(result.history))
+    write_state_npz(out_dir / RELAXED_STATE, rprob, setup.length_scale)
+    prob.m.x.array[:] = rprob.m.x.array
+    prob.t = 0.0
+    log.info("relax: %s after %d steps (t = %.6g%s), torque %.3e, <m> = (%.6f, %.6f, %.6f), "
+             "%.1f s", "converged" if result.converged else "NOT converged", result.steps,
+             result.t * scale_t, " s" if units is not None else "", result.torque, *avg,
+             result.wall)
+    return summary
+
+
 # ====================================================================== the job
+def _peak_memory(comm: MPI.Comm) -> dict[str, float]:
+    """Peak resident memory (MB): largest rank and sum over the ranks (collective)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    return {"max_rss_mb_per_rank": comm.allreduce(mb, op=MPI.MAX),
+            "sum_rss_mb": comm.allreduce(mb, op=MPI.SUM)}
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
@@ -454,6 +654,7 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
                     "run_json": str(restart / "run.json")}
 
     setup = build_llg(cfg, comm)
+    timings = {"setup_s": comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)}
     prob, sc = setup.problem, setup.scales
     mesh = prob.mesh
     tdim = mesh.topology.dim
@@ -508,6 +709,8 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
             "cells": mesh.topology.index_map(tdim).size_global,
             "nodes": prob.V.dofmap.index_map.size_global,
             "periodic": prob.periodic is not None,
+            "builder": cfg.mesh.builder,
+            **({"gmsh": setup.magnet_mesh.info} if setup.magnet_mesh is not None else {}),
         },
         "problem": prob.describe(),
         "integrator": setup.stepper.describe(),
@@ -523,6 +726,32 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
         info["restart_history"] = history
     write_json_atomic(run_json, info, comm)
 
+    relax_info: dict[str, Any] | None = None
+    if cfg.relax.enabled:
+        if meta is not None:  # field-phase checkpoint: the relaxation is not repeated
+            relax_info = meta.get("relax") or old_info.get("relax")
+        else:
+            error = None
+            try:
+                t_relax = time.perf_counter()
+                relax_info = run_relaxation(cfg, setup, out_dir, comm)
+                timings["relax_s"] = comm.allreduce(time.perf_counter() - t_relax, op=MPI.MAX)
+                error = relax_info.get("error") if not relax_info["converged"] else None
+                if cfg.relax.allow_unconverged:
+                    error = None
+            except SolverError as exc:  # collective
+                error = f"relaxation failed: {exc}"
+            if error is not None:
+                info.update({"status": "failed", "finished": _now(), "error": error,
+                             "relax": relax_info,
+                             "wall_time_s": comm.allreduce(time.perf_counter() - t0,
+                                                           op=MPI.MAX)})
+                write_json_atomic(run_json, info, comm)
+                raise SolverError(error)
+        info["relax"] = relax_info
+        info["files"]["relax_table"] = RELAX_TABLE
+        info["files"]["relaxed_state"] = RELAXED_STATE
+
     header = LLGDriver.header(prob)
     if meta is None:
         averages = AveragesTable(out_dir / "averages.csv", header, comm)
@@ -531,7 +760,9 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
                                  keep_rows=int(meta["rows"]), source=restart / "averages.csv")
     fields = FieldWriter(out_dir / fields_name, prob) if oc.fields else None
     checkpointer = (Checkpointer(checkpoint_path(out_dir).parent, prob, fingerprint,
-                                 extra={"restarts": restarts}) if checkpoints_on else None)
+                                 extra={"restarts": restarts, "phase": "field",
+                                        "relax": relax_info})
+                    if checkpoints_on else None)
     driver = LLGDriver(
         setup.stepper,
         dt=setup.dt,
@@ -573,10 +804,16 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
             "dt_min": stats["dt_min"],
             "dt_max": stats["dt_max"],
         }
+        if setup.demag is not None:
+            info["demag"] = setup.demag.describe()
+        timings["field_s"] = comm.allreduce(time.perf_counter() - t_field, op=MPI.MAX)
+        info["timings"] = timings
+        info["memory"] = _peak_memory(comm)
         if error is not None:
             info["error"] = error
         return info
 
+    t_field = time.perf_counter()
     try:
         driver.run()
     except SolverError as exc:  # collective: every rank is here

@@ -1,0 +1,140 @@
+"""muMAG standard problem 4, field 1: cost and results of ``femhomog llg`` at several resolutions.
+
+Runs ``demos/sp4/field1.toml`` (relaxation + field phase, FEM-BEM stray field)
+through the CLI, under ``mpirun -n R`` for each rank count, and reports per run:
+nodes, boundary nodes and the dense BEM matrix size, setup times (mesh + BEM
+matrix build + AMG setup), relaxation steps and time, field-phase time per step
+and per simulated ns, peak memory (largest rank, sum over ranks), the relaxed
+S-state, the first zero crossing of <mx> and <m> at the end.
+
+Usage::
+
+    python benchmarks/sp4.py --quick                       # 12.5 nm, 0.16 ns, 1 and 2 ranks
+    python benchmarks/sp4.py --mesh 4 --ranks 1            # 4 nm (9,338 nodes), full 1 ns
+    python benchmarks/sp4.py --mesh 2.5:2 --t-end 2e-11    # 2.5 nm, 2 layers: cost per step
+
+``--mesh H[:LAYERS]`` gives the in-plane size in nm and the element layers
+through the thickness.  Each run writes ``DIR/<label>/`` (all job outputs) and
+the summary is appended to ``--json`` after every run.  Run with ``nice`` on a
+shared machine and note the load (printed at the start and end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from femhomog.micromag.sp4 import first_zero_crossing, read_table
+
+DEMO = ROOT / "demos" / "sp4" / "field1.toml"
+BIN = Path(sys.executable).parent
+MPIRUN = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpirun")
+
+
+def run_one(out: Path, mesh_nm: float, layers: int, ranks: int, t_end: float,
+            extra: list[str]) -> dict:
+    sets = [f"mesh.mesh_size={mesh_nm * 1e-9!r}", f"mesh.z_layers={layers}",
+            f"time.t_end={t_end!r}", "output.progress=60", *extra]
+    cmd = [sys.executable, "-m", "femhomog.cli.main", "llg", str(DEMO), "--out", str(out)]
+    for s in sets:
+        cmd += ["--set", s]
+    if ranks > 1:
+        cmd = [MPIRUN, "-n", str(ranks), *cmd]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"run failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    info = json.loads((out / "run.json").read_text())
+    avg = read_table(out / "averages.csv")
+    dem, tim, rel = info["demag"], info.get("timings", {}), info.get("relax") or {}
+    steps = info["steps"]
+    t_ns = info["t_final"] * 1e9
+    field_s = tim.get("field_s")
+    crossing = first_zero_crossing(avg["t"] * 1e9, avg["mx"])
+    return {
+        "mesh_nm": mesh_nm,
+        "z_layers": layers,
+        "ranks": ranks,
+        "nodes": info["mesh"]["nodes"],
+        "cells": info["mesh"]["cells"],
+        "boundary_nodes": dem["boundary_nodes"],
+        "B_GB": dem["B_bytes_total"] / 1e9,
+        "B_build_s": dem["B_build_s"],
+        "amg_setup_s": dem["solver_setup_s"],
+        "setup_s": tim.get("setup_s"),
+        "relax_steps": rel.get("steps"),
+        "relax_s": tim.get("relax_s"),
+        "relaxed_m": rel.get("average"),
+        "field_steps": steps,
+        "field_s": field_s,
+        "s_per_step": field_s / steps if field_s and steps else None,
+        "s_per_ns": field_s / t_ns if field_s and t_ns else None,
+        "demag_eval_s": dem.get("mean_evaluation_s"),
+        "max_rss_mb_per_rank": info.get("memory", {}).get("max_rss_mb_per_rank"),
+        "sum_rss_mb": info.get("memory", {}).get("sum_rss_mb"),
+        "t_end_ns": t_ns,
+        "crossing_ns": crossing,
+        "m_end": [float(avg[k][-1]) for k in ("mx", "my", "mz")],
+        "wall_s": wall,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mesh", nargs="+", default=["4:1", "2.5:2"],
+                        help="in-plane size in nm[:z layers] (default 4:1 2.5:2)")
+    parser.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--t-end", type=float, default=1e-9, help="field phase length (s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="12.5 nm, t_end = 0.16 ns, relax.torque_tol = 1e-4")
+    parser.add_argument("--set", action="append", default=[], dest="extra",
+                        help="extra --set for the job (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("results/bench_sp4"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.mesh, args.t_end = ["12.5:1"], 1.6e-10
+        args.extra = ["relax.torque_tol=1e-4", "relax.dt=1e-11", *args.extra]
+    json_path = args.json or args.out / "sp4.json"
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    results = []
+    for spec in args.mesh:
+        h, _, layers = spec.partition(":")
+        for ranks in args.ranks:
+            label = f"h{h}_z{layers or 1}_r{ranks}"
+            r = run_one(args.out / label, float(h), int(layers or 1), ranks, args.t_end,
+                        args.extra)
+            r["label"] = label
+            results.append(r)
+            json_path.write_text(json.dumps(results, indent=1))
+            print(json.dumps(r), flush=True)
+    print(f"load average at end: {os.getloadavg()}")
+    head = ("| mesh | ranks | nodes | Nb | B (GB) | B build (s) | AMG (s) | relax steps / s | "
+            "s/step | s/ns | peak RSS (MB, max/sum) | crossing (ns) | <m>(t_end) |")
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in results:
+        def f(v, fmt):
+            return "-" if v is None else format(v, fmt)
+        print(f"| {r['mesh_nm']} nm x {r['z_layers']} | {r['ranks']} | {r['nodes']} | "
+              f"{r['boundary_nodes']} | {r['B_GB']:.2f} | {r['B_build_s']:.1f} | "
+              f"{r['amg_setup_s']:.2f} | {r['relax_steps']} / {f(r['relax_s'], '.0f')} | "
+              f"{f(r['s_per_step'], '.3f')} | {f(r['s_per_ns'], '.0f')} | "
+              f"{f(r['max_rss_mb_per_rank'], '.0f')}/{f(r['sum_rss_mb'], '.0f')} | "
+              f"{f(r['crossing_ns'], '.4f')} | "
+              f"({r['m_end'][0]:.3f}, {r['m_end'][1]:.3f}, {r['m_end'][2]:.3f}) |")
+
+
+if __name__ == "__main__":
+    main()
