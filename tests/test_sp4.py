@@ -8,25 +8,27 @@ SP4 (:mod:`femhomog.micromag.sp4`): relaxed S-state ``<m> ~ (0.967, 0.125, 0)``
 and the first zero crossing of ``<mx>`` near 0.14 ns; damped dynamics without
 field never gains energy (Boltzmann-LLG paper (1.7) with (1.8)-(1.9)); |m| = 1.
 
-Tolerances, from runs of the same job (tangent plane, theta = 1/2, dt = 0.5 ps for
-the field phase; commands in benchmarks/README.md, SP4 section):
+Tolerances, from runs of the same job (tangent plane, theta = 1/2, field phase
+dt = 0.5 ps unless noted; commands in benchmarks/README.md, SP4 section):
 
-===============  ===============================  ====================
-mesh (in-plane)  relaxed <m> (torque < 1e-4)      field-1 crossing
-===============  ===============================  ====================
-12.5 nm          MEAS_125_S                       MEAS_125_C
+===============  ===============================  ==========================
+mesh (in-plane)  relaxed <m> (torque < 1e-4)      field-1 first zero of <mx>
+===============  ===============================  ==========================
+25 nm            (0.9830, 0.0854, 0.0000)         -
+12.5 nm          (0.9762, 0.1062, 0.0000)         0.1405 ns (0.1403, dt 0.25 ps)
 10 nm            (0.9750, 0.1094, 0.0000)         0.1387 ns (dt 0.28 ps)
-4 nm             MEAS_4_S                         MEAS_4_C
-===============  ===============================  ====================
+===============  ===============================  ==========================
 
-The coarse film is "stiffer" (the S-state's edge domains are under-resolved:
-<my> is low by about 0.015 at 12.5 nm, <mx> high by 0.01), so the S-state is
-checked to 0.02 in <mx> and <my>, and <mz> (zero by the symmetry of the
-film) to 1e-3.  The crossing time moves by TOL_NOTE between the coarse mesh
-and 4 nm, while the published solutions differ by a few ps among themselves:
-we accept 0.14 ns +- 0.01 ns, a band that contains every resolution we ran
-and excludes gross errors (e.g. a wrong field unit or a missing stray field,
-which give no crossing or one at a very different time).
+The coarse film under-resolves the S-state's edge domains: <my> is low by 0.019 at
+12.5 nm (0.016 at 10 nm, 0.040 at 25 nm) and <mx> high by 0.009, converging to the
+reference with refinement; the S-state is checked to 0.015 in <mx> and 0.025 in
+<my> (the 12.5 nm deficit plus margin for the torque tolerance), <mz> (zero by the
+film's symmetry) to 1e-3.  The crossing time moved by 1.8 ps from 12.5 to 10 nm and
+by 0.3 ps when halving dt, while the published solutions differ by a few ps among
+themselves: we accept 0.14 ns +- 0.01 ns, which holds every run above with a margin
+of 5 ps for the resolution trend and still excludes gross errors such as a wrong
+field unit (a 10x field reverses several times faster).  The 4 nm
+value was not measured in the session that wrote this test (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -179,9 +181,10 @@ def test_two_ranks_same_averages():
     comm = MPI.COMM_WORLD
     base = shared_tmpdir(comm)
     run_job(base / "par", TINY, comm)
-    run_job(base / f"ser{comm.rank}", TINY, MPI.COMM_SELF)
-    par_r, ser_r = read_table(base / "par" / "relax.csv"), read_table(base / "ser0" / "relax.csv")
-    par, ser = read_table(base / "par" / "averages.csv"), read_table(base / "ser0" / "averages.csv")
+    ser_dir = base / f"ser{comm.rank}"  # every rank its own serial run
+    run_job(ser_dir, TINY, MPI.COMM_SELF)
+    par_r, ser_r = read_table(base / "par" / "relax.csv"), read_table(ser_dir / "relax.csv")
+    par, ser = read_table(base / "par" / "averages.csv"), read_table(ser_dir / "averages.csv")
     assert len(par_r["step"]) == len(ser_r["step"]) and len(par["t"]) == len(ser["t"]) == 11
     for key in ("mx", "my", "mz", "E_total"):
         scale = np.max(np.abs(ser[key]))
