@@ -40,6 +40,9 @@ of CPU per (node, triangle) pair, measured with ``time.process_time``)::
     cube:24          2  15625   3458   95.7       9.39   1.03   0.361      20/15  2.90e-03
     sp4:4            1   9338   9338  697.6      87.5    0.31   0.201      20/0   5.96e-03
     sp4:4            2   9338   9338  697.6      48.6    0.51   0.141      19/0   5.96e-03
+    sp4:2.5          2  35568  24212   4690     319      1.41   0.773      23/10  2.68e-03
+
+(sp4:2.5: ~125 s of CPU per rank for ``B``; peak RSS 2.75 GB per rank.)
 
 (``u2`` needs no solve when every node is on the boundary.)  The errors are the
 same on 1 and 2 ranks; evaluation times on 2 ranks suffer most from the
