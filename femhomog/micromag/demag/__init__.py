@@ -1,5 +1,26 @@
-"""Open-boundary stray field (Boltzmann-LLG paper (1.8)-(1.9)): see :mod:`.base`."""
+"""Open-boundary stray field (Boltzmann-LLG paper (1.8)-(1.9)).
 
+``base``      :class:`DemagSolver` (the solver interface) and :class:`StrayField` (the term)
+``fembem``    :class:`FredkinKoehler`: FEM-BEM, dense Lindholm double layer on the magnet mesh
+``shell``     :class:`ShellTransformation`: sparse, air + a shell mapped to infinity
+``analytic``  closed-form demagnetizing factors (ellipsoids, prisms): the test truths
+"""
+
+from femhomog.micromag.demag.analytic import (
+    ellipsoid_demag_factors,
+    prism_demag_factors,
+    spheroid_demag_factors,
+)
 from femhomog.micromag.demag.base import DemagSolver, StrayField
+from femhomog.micromag.demag.fembem import FredkinKoehler
+from femhomog.micromag.demag.shell import ShellTransformation
 
-__all__ = ["DemagSolver", "StrayField"]
+__all__ = [
+    "DemagSolver",
+    "FredkinKoehler",
+    "ShellTransformation",
+    "StrayField",
+    "ellipsoid_demag_factors",
+    "prism_demag_factors",
+    "spheroid_demag_factors",
+]
