@@ -136,6 +136,7 @@ from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
 from femhomog.io.output import write_csv_atomic, write_json_atomic
+from femhomog.io.plotting import agg_pyplot
 from femhomog.meshes import periodic_box_mesh
 from femhomog.micromag import Exchange, LLGProblem, MidpointIntegrator
 from femhomog.micromag.homogenization import difference_norms, first_order_approximation
@@ -674,13 +675,8 @@ def write_outputs(out: Path, result: dict[str, Any], comm: MPI.Comm) -> None:
 
 def plot_rates(path: Path, result: dict[str, Any]) -> bool:
     """Log-log plot of the errors with reference slopes; False if matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"matplotlib is not installed: {path.name} not written")
+    plt = agg_pyplot(path.name)
+    if plt is None:
         return False
     eps = np.array([r[0] for r in result["rows"]])
     fig, ax = plt.subplots(figsize=(9, 4.5))

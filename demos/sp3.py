@@ -137,6 +137,7 @@ import dolfinx
 from mpi4py import MPI
 
 from femhomog.io.output import write_csv_atomic, write_json_atomic
+from femhomog.io.plotting import agg_pyplot
 from femhomog.meshes.magnets import cuboid
 from femhomog.micromag.demag.base import StrayField
 from femhomog.micromag.demag.fembem import FredkinKoehler
@@ -586,13 +587,8 @@ def write_outputs(out: Path, result: dict[str, Any], runs: list[dict[str, Any]],
 
 def plot(path: Path, result: dict[str, Any]) -> bool:
     """Total and partial energies against L; False if matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"matplotlib is not installed: {path.name} not written")
+    plt = agg_pyplot(path.name)
+    if plt is None:
         return False
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.5))
     for s, style in zip(STATES, ("o-", "s-"), strict=True):

@@ -17,11 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
+from femhomog.io.plotting import agg_pyplot
 from femhomog.micromag.sp4 import (
     FIELD1_T,
     REF_FIELD1_CROSSING_NS,
@@ -47,6 +43,9 @@ def main(argv: list[str] | None = None) -> Path:
                         help="PNG file (default: sp4.png in the first run's parent directory)")
     args = parser.parse_args(argv)
     out = args.out or args.runs[0].parent / "sp4.png"
+    plt = agg_pyplot(str(out))
+    if plt is None:
+        raise SystemExit(1)
     fig, axes = plt.subplots(len(args.runs), 1, figsize=(8, 3.4 * len(args.runs)),
                              squeeze=False, sharex=True)
     for ax, run in zip(axes[:, 0], args.runs, strict=True):
