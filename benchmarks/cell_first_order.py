@@ -57,7 +57,6 @@ import datetime
 import gc
 import json
 import platform
-import resource
 import sys
 import time
 from contextlib import contextmanager
@@ -68,6 +67,7 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 import dolfinx
+from _common import COMM, cpu_seconds, log, peak_rss_mb, reset_peak_rss, tmax
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -92,42 +92,9 @@ QUICK_SIZES = {"hex": {1: [8, 12], 2: [4, 6]}, "inclusion": {1: [6, 8], 2: [5, 6
 WARMUP_SIZE = {"hex": 3, "inclusion": 6}
 DEFAULT_MAX_DIRECT_DOFS = 300_000
 
-COMM = MPI.COMM_WORLD
 
 
 # ----------------------------------------------------------------------------- utilities
-def log(msg: str) -> None:
-    if COMM.rank == 0:
-        print(msg, flush=True)
-
-
-def tmax(t: float) -> float:
-    """Maximum of a per-rank time over the ranks."""
-    return float(COMM.allreduce(t, op=MPI.MAX))
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MB (ru_maxrss is in kB on Linux)."""
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
-
-
 @contextmanager
 def timed_constraint(record: dict):
     """Time the periodic_constraint(V) call made inside PeriodicCell.create."""

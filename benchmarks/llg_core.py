@@ -78,7 +78,6 @@ import gc
 import importlib.util
 import json
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -90,6 +89,7 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 import dolfinx
+from _common import COMM, cpu_seconds, log, peak_rss_mb, reset_peak_rss, tmax
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -100,8 +100,6 @@ from femhomog.micromag.fields import Exchange, UniaxialAnisotropy
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
-
-COMM = MPI.COMM_WORLD
 
 COEFFICIENT = {
     2: "1 + 0.5*sin(2*pi*y[0])*cos(2*pi*y[1])",
@@ -138,36 +136,6 @@ DEMO = Path(__file__).resolve().parents[1] / "demos" / "ll_homogenization.py"
 
 
 # ----------------------------------------------------------------------------- utilities
-def log(msg: str) -> None:
-    if COMM.rank == 0:
-        print(msg, flush=True)
-
-
-def tmax(t: float) -> float:
-    """Maximum of a per-rank time over the ranks."""
-    return float(COMM.allreduce(t, op=MPI.MAX))
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024.0 if sys.platform != "darwin" else r / 2**20
-
-
 def event_times() -> dict[str, float]:
     """Cumulative time of the logged PETSc events on this rank."""
     return {name: PETSc.Log.Event(name).getPerfInfo()["time"] for name in EVENTS}

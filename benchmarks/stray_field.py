@@ -69,7 +69,6 @@ import datetime
 import gc
 import json
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -82,42 +81,13 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 import dolfinx
-from mpi4py import MPI
+from _common import COMM, log, peak_rss_mb, reset_peak_rss, tmax
 
 from femhomog.meshes import magnets
 from femhomog.micromag.demag.analytic import prism_demag_factors
 
-COMM = MPI.COMM_WORLD
 DEFAULT_CASES = ["sphere:0.25", "sphere:0.15", "cube:16", "cube:24", "sp4:4"]
 QUICK_CASES = ["sphere:0.35", "cube:8"]
-
-
-def log(msg: str) -> None:
-    if COMM.rank == 0:
-        print(msg, flush=True)
-
-
-def tmax(t: float) -> float:
-    return COMM.allreduce(t, op=MPI.MAX)
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter of this process (Linux), if allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return COMM.allreduce(float(line.split()[1]) / 1024.0, op=MPI.MAX)
-    except OSError:
-        pass
-    return COMM.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, op=MPI.MAX)
 
 
 # ---------------------------------------------------------------------- cases
@@ -380,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             except NotImplementedError as err:
                 log(f"{name} {method}: skipped ({err})")
                 continue
-            row.update(case=name, ranks=COMM.size, mesh_s=mesh_s, peak_rss_mb=peak_rss_mb())
+            row.update(case=name, ranks=COMM.size, mesh_s=mesh_s, peak_rss_mb=tmax(peak_rss_mb()))
             rows.append(row)
             log(table([row], False).splitlines()[-1])
     log(table(rows, args.markdown))
