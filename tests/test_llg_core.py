@@ -504,3 +504,23 @@ def test_nodal_effective_field_and_torque(periodic):
     assert MPI.COMM_WORLD.allreduce(local) == pytest.approx(-2 * prob2.energy(), rel=1e-10)
     field.destroy()
     f2.destroy()
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("periodic", [True, False])
+def test_tangent_plane_step_matrix_equals_assembled_form(periodic):
+    """c K + blockdiag(M_i (alpha I + [m_i]_x)) is the matrix of the (TPS) bilinear form."""
+    import dolfinx.fem.petsc
+
+    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 6)
+    terms = [Exchange("1 + 0.5*sin(2*pi*y[0])", eps=0.5), UniaxialAnisotropy(0.7, (0, 1, 1))]
+    prob = LLGProblem(mesh, terms, 0.3, periodic=periodic, m0=smooth_state)
+    tps = TangentPlaneIntegrator(prob, theta=0.7)
+    tps._c_impl.value = (1 + 0.3**2) * 0.7 * 0.05
+    tps._assemble_step_matrix(prob.m, prob.alpha)
+    ref = dolfinx.fem.petsc.assemble_matrix(tps.a_form)
+    ref.assemble()
+    ref.axpy(-1.0, tps.A)
+    assert ref.norm() < 1e-13 * tps.A.norm()
+    ref.destroy()
+    tps.destroy()

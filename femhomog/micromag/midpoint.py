@@ -66,7 +66,7 @@ from femhomog.micromag._solvers import (
     snes_reason,
 )
 from femhomog.micromag.effective_field import NodalEffectiveField
-from femhomog.micromag.problem import LLGProblem, nodal_norms, normalize_nodes
+from femhomog.micromag.problem import LLGProblem, cross_matrices, nodal_norms, normalize_nodes
 
 __all__ = ["AdaptiveStepInfo", "MidpointIntegrator"]
 
@@ -95,16 +95,6 @@ class AdaptiveStepInfo(StepInfo):
     error: float = 0.0
     dt_next: float = 0.0
     rejected: int = 0
-
-
-def _cross_blocks(a: np.ndarray) -> np.ndarray:
-    """Cross-product matrices ``[a_i]_x`` (``[a]_x b = a x b``), shape ``(n, 3, 3)``."""
-    n = a.shape[0]
-    out = np.zeros((n, 3, 3))
-    out[:, 0, 1], out[:, 0, 2] = -a[:, 2], a[:, 1]
-    out[:, 1, 0], out[:, 1, 2] = a[:, 2], -a[:, 0]
-    out[:, 2, 0], out[:, 2, 1] = -a[:, 1], a[:, 0]
-    return out
 
 
 class MidpointIntegrator:
@@ -227,7 +217,7 @@ class MidpointIntegrator:
         alpha, k = self.problem.alpha, self._dt
         mb = self._midpoint(x)
         H = self._field(mb)
-        cm, cH, cmH = _cross_blocks(mb), _cross_blocks(H), _cross_blocks(np.cross(mb, H))
+        cm, cH, cmH = cross_matrices(mb), cross_matrices(H), cross_matrices(np.cross(mb, H))
         D = -cH - alpha * (cmH + cm @ cH)
         self._set_blocks(self._D, np.eye(3)[None] + 0.5 * k * D)
         J.zeroEntries()

@@ -38,7 +38,7 @@ from femhomog.micromag.fields import FieldTerm, lumped_measure
 from femhomog.micromag.units import check_damping
 from femhomog.periodic import LinearConstraint, periodic_constraint
 
-__all__ = ["LLGProblem", "nodal_norms", "normalize_nodes", "tangent_basis"]
+__all__ = ["LLGProblem", "cross_matrices", "nodal_norms", "normalize_nodes", "tangent_basis"]
 
 #: Initial data with | |m| - 1 | above this at some node is rejected (unless
 #: normalize=True): well above rounding (1e-16), well below any modelling choice.
@@ -55,6 +55,16 @@ def nodal_norms(values: np.ndarray) -> np.ndarray:
 def normalize_nodes(values: np.ndarray) -> None:
     """Nodal projection ``m_i <- m_i / |m_i|`` in place (``values`` of shape ``(n, 3)``)."""
     values /= nodal_norms(values)[:, None]
+
+
+def cross_matrices(a: np.ndarray) -> np.ndarray:
+    """Cross-product matrices ``[a_i]_x`` (``[a]_x b = a x b``), shape ``(n, 3, 3)``."""
+    n = a.shape[0]
+    out = np.zeros((n, 3, 3))
+    out[:, 0, 1], out[:, 0, 2] = -a[:, 2], a[:, 1]
+    out[:, 1, 0], out[:, 1, 2] = a[:, 2], -a[:, 0]
+    out[:, 2, 0], out[:, 2, 1] = -a[:, 1], a[:, 0]
+    return out
 
 
 def tangent_basis(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
