@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +29,7 @@ from femhomog import (
 
 # isort: split
 import dolfinx
+from demo_loader import load_demo
 from mpi4py import MPI
 
 from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
@@ -47,21 +46,8 @@ from femhomog.micromag.homogenization import (
 )
 from femhomog.periodic import periodic_constraint
 
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "ll_homogenization.py"
 A_1D = "1 + 0.5*sin(2*pi*y[0])"
 AH_1D = math.sqrt(0.75)
-
-
-def load_demo():
-    """Import the demo script as a module (demos/ is not a package)."""
-    name = "ll_homogenization_demo"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DEMO)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def p1_vector(mesh, f):
@@ -199,7 +185,7 @@ def test_helpers_distributed():
 # ---------------------------------------------------------------------- the experiment
 def test_quick_run_rates_and_self_convergence(tmp_path):
     """--quick: L2 rate ~1 (Theorem 3.1), H1 error O(1), discretization errors >= 10x smaller."""
-    demo = load_demo()
+    demo = load_demo("ll_homogenization")
     result = demo.run("1d", out=tmp_path, quick=True, comm=MPI.COMM_WORLD, verbose=False)
     assert result["A_H"][0][0] == pytest.approx(AH_1D, abs=1e-8)
 

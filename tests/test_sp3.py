@@ -33,11 +33,8 @@ tolerance is twice the measured difference per energy.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,13 +42,12 @@ import pytest
 from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
+from demo_loader import load_demo
 from mpi4py import MPI
 
 from femhomog.micromag.demag.base import StrayField
 from femhomog.micromag.fields import Exchange, UniaxialAnisotropy
 from femhomog.micromag.problem import LLGProblem
-
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "sp3.py"
 
 #: Published single-domain limit and energy density (Rave, Fabian, Hubert 1998).
 L_PUBLISHED, E_PUBLISHED = 8.47, 0.3027
@@ -72,25 +68,13 @@ SLOPE = 0.04
 LENGTHS = (7.0, 8.47, 9.0)
 
 
-def load_demo():
-    """Import the demo script as a module (demos/ is not a package)."""
-    name = "sp3_demo"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DEMO)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def coarse(tmp_path_factory):
     """The quick demo run at L = 7, 8.47, 9 (energy checked after every step)."""
     comm = MPI.COMM_WORLD
     out = tmp_path_factory.mktemp("sp3") if comm.rank == 0 else None
     out = comm.bcast(out, root=0)
-    demo = load_demo()
+    demo = load_demo("sp3")
     result = demo.run(out, quick=True, comm=comm, verbose=False, lengths=LENGTHS,
                       check_every=1)
     return out, result
@@ -104,7 +88,7 @@ def _run(result, L, state):
 # ---------------------------------------------------------------- units (closed forms)
 def test_energy_units_of_uniform_states():
     """Uniform m: e_demag = N_z = 1/3 (cube), anisotropy K_u(1 - m_z^2)/K_m = 0 or 0.1."""
-    demo = load_demo()
+    demo = load_demo("sp3")
     mesh, demag = demo.cube(MPI.COMM_WORLD, 1.0)
     try:
         terms = [Exchange(1.0 / 8.47**2), UniaxialAnisotropy(demo.Q, (0, 0, 1)),
@@ -124,7 +108,7 @@ def test_energy_units_of_uniform_states():
 
 
 def test_crossing_of_piecewise_linear_data():
-    demo = load_demo()
+    demo = load_demo("sp3")
     # d(L) = 0.04 (L - 8.47) is linear: exact zero, also from unsorted input
     L = [9.0, 8.0, 8.5]
     d = [0.04 * (x - 8.47) for x in L]
@@ -207,7 +191,7 @@ def test_crossing_near_published_and_files(coarse):
 # ---------------------------------------------------------------- 1 vs 2 ranks
 @pytest.mark.mpi
 def test_vortex_same_on_one_and_two_ranks():
-    demo = load_demo()
+    demo = load_demo("sp3")
     results = []
     for comm in (MPI.COMM_SELF, MPI.COMM_WORLD):
         mesh, demag = demo.cube(comm, 1.0)
