@@ -141,26 +141,23 @@ def accuracy(case: dict, solver, W, field: Callable) -> float:
 
 
 # ---------------------------------------------------------------------- methods
-def run_fembem(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
-    from femhomog.micromag.demag.fembem import FredkinKoehler
-
-    t0 = time.perf_counter()
-    solver = FredkinKoehler(mesh)
-    setup_s = tmax(time.perf_counter() - t0)
-    W = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (3,)))
+def time_evaluations(solver, W, lumped_mass, case: dict, evals: int,
+                     after_eval: Callable[[], None] | None = None) -> dict:
+    """First evaluation (uniform ``case["m"]``), then ``evals`` timed evaluations of
+    random swirling unit fields, and the accuracy of the uniform case."""
     m = dolfinx.fem.Function(W)
     H = dolfinx.fem.Function(W)
     n = W.dofmap.index_map.size_local
-    M = solver._lumped_owned
 
     def field(direction):
         m.x.array.reshape(-1, 3)[:] = direction
         solver.compute(m, H)
-        return H.x.array.reshape(-1, 3)[:n], m.x.array.reshape(-1, 3)[:n], M
+        return H.x.array.reshape(-1, 3)[:n], m.x.array.reshape(-1, 3)[:n], lumped_mass
 
     t0 = time.perf_counter()
     field(case["m"])
     first_s = tmax(time.perf_counter() - t0)
+    first_info = solver.describe()
     rng = np.random.default_rng(1)
     times = []
     for _ in range(evals):
@@ -172,8 +169,25 @@ def run_fembem(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
         t0 = time.perf_counter()
         solver.compute(m, H)
         times.append(tmax(time.perf_counter() - t0))
+        if after_eval is not None:
+            after_eval()
+    return {
+        "first_eval_s": first_s,
+        "first_info": first_info,
+        "eval_s": statistics.median(times) if times else None,
+        "error": accuracy(case, solver, W, field),
+    }
+
+
+def run_fembem(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
+    from femhomog.micromag.demag.fembem import FredkinKoehler
+
+    t0 = time.perf_counter()
+    solver = FredkinKoehler(mesh)
+    setup_s = tmax(time.perf_counter() - t0)
+    W = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (3,)))
+    ev = time_evaluations(solver, W, solver._lumped_owned, case, evals)
     info = solver.describe()
-    err = accuracy(case, solver, W, field)
     row = {
         "method": "fembem",
         "dofs": info["dofs"],
@@ -183,11 +197,11 @@ def run_fembem(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
         "B_build_s": info["B_build_s"],
         "amg_setup_s": info["solver_setup_s"],
         "setup_s": setup_s,
-        "first_eval_s": first_s,
-        "eval_s": statistics.median(times) if times else None,
+        "first_eval_s": ev["first_eval_s"],
+        "eval_s": ev["eval_s"],
         "its_u1": float(np.mean(solver.stats["u1_iterations"][1 : 1 + evals])) if evals else None,
         "its_u2": float(np.mean(solver.stats["u2_iterations"][1 : 1 + evals])) if evals else None,
-        "error": err,
+        "error": ev["error"],
     }
     solver.destroy()
     return row
@@ -226,35 +240,10 @@ def run_shell(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
     t0 = time.perf_counter()
     solver = ShellTransformation(mm)
     setup_s = tmax(time.perf_counter() - t0)
-    W = solver.magnet_space
-    m = dolfinx.fem.Function(W)
-    H = dolfinx.fem.Function(W)
-    n = W.dofmap.index_map.size_local
-    M = solver._ml
-
-    def field(direction):
-        m.x.array.reshape(-1, 3)[:] = direction
-        solver.compute(m, H)
-        return H.x.array.reshape(-1, 3)[:n], m.x.array.reshape(-1, 3)[:n], M
-
-    t0 = time.perf_counter()
-    field(case["m"])
-    first_s = tmax(time.perf_counter() - t0)
-    first_its = solver.describe()["iterations_last"]
-    rng = np.random.default_rng(1)
-    times, its = [], []
-    for _ in range(evals):
-        d = rng.normal(size=3)
-        m.interpolate(lambda x, d=d: d[:, None] / np.linalg.norm(d) + 0.5 * swirl(x))
-        vals = m.x.array.reshape(-1, 3)
-        vals /= np.linalg.norm(vals, axis=1)[:, None]
-        COMM.Barrier()
-        t0 = time.perf_counter()
-        solver.compute(m, H)
-        times.append(tmax(time.perf_counter() - t0))
-        its.append(solver.describe()["iterations_last"])
+    its: list[int] = []
+    ev = time_evaluations(solver, solver.magnet_space, solver._ml, case, evals,
+                          after_eval=lambda: its.append(solver.describe()["iterations_last"]))
     info = solver.describe()
-    err = accuracy(case, solver, W, field)
     row = {
         "method": "shell",
         "dofs": info["dofs"],
@@ -263,12 +252,12 @@ def run_shell(mesh: dolfinx.mesh.Mesh, case: dict, evals: int) -> dict:
         "amg_setup_s": info["amg_setup_s"],
         "assembly_s": info["assembly_s"],
         "setup_s": setup_s,
-        "first_eval_s": first_s,
-        "first_its": first_its,
-        "eval_s": statistics.median(times) if times else None,
+        "first_eval_s": ev["first_eval_s"],
+        "first_its": ev["first_info"]["iterations_last"],
+        "eval_s": ev["eval_s"],
         "its_u1": float(np.mean(its)) if its else None,
         "its_u2": 0.0 if its else None,
-        "error": err,
+        "error": ev["error"],
     }
     solver.destroy()
     return row
