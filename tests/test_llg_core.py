@@ -27,11 +27,18 @@ from femhomog import (
 
 # isort: split
 import dolfinx
+import ufl
 from mpi4py import MPI
 
 from femhomog.meshes import periodic_box_mesh
 from femhomog.micromag import Units, gilbert_to_landau_lifshitz, landau_lifshitz_to_gilbert
-from femhomog.micromag.fields import Exchange, ExtraField, UniaxialAnisotropy, Zeeman
+from femhomog.micromag.fields import (
+    Exchange,
+    ExtraField,
+    UniaxialAnisotropy,
+    Zeeman,
+    tensor_gauss_metadata,
+)
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem, tangent_basis
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
@@ -397,6 +404,44 @@ def test_bad_terms(make, match):
         make()
 
 
+@pytest.mark.parametrize("points", [(1, 2), (2, 1), (3, 2), (1, 1, 2)])
+def test_tensor_gauss_rule_along_physical_axes(points):
+    """n Gauss points along x_i integrate x_i^(2n-1) exactly; the midpoint rule
+    (n = 1) misses int x_i^2 by exactly -h_i^2/12 per unit length."""
+    comm = MPI.COMM_WORLD
+    d = len(points)
+    counts, lengths = (5, 3, 2)[:d], (1.0, 2.0, 0.5)[:d]
+    cell = "quadrilateral" if d == 2 else "hexahedron"
+    mesh = periodic_box_mesh(comm, d, cell, counts, lengths=lengths)
+    dx = ufl.Measure("dx", domain=mesh, metadata=tensor_gauss_metadata(mesh, points))
+    x = ufl.SpatialCoordinate(mesh)
+    vol = float(np.prod(lengths))
+    for i, n in enumerate(points):
+        L, h = lengths[i], lengths[i] / counts[i]
+        value = comm.allreduce(
+            dolfinx.fem.assemble_scalar(dolfinx.fem.form(x[i] ** 2 * dx)), op=MPI.SUM
+        )
+        exact = vol * L**2 / 3 - (vol * h**2 / 12 if n == 1 else 0.0)
+        assert value == pytest.approx(exact, rel=1e-13), (i, n)
+        odd = comm.allreduce(
+            dolfinx.fem.assemble_scalar(dolfinx.fem.form(x[i] ** (2 * n - 1) * dx)), op=MPI.SUM
+        )
+        assert odd == pytest.approx(vol * L ** (2 * n - 1) / (2 * n), rel=1e-13)
+
+
+def test_tensor_gauss_rule_errors():
+    tri = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 2)
+    quad = periodic_box_mesh(MPI.COMM_WORLD, 2, "quadrilateral", 2)
+    with pytest.raises(ConfigError, match="quadrilateral/hexahedral"):
+        tensor_gauss_metadata(tri, (1, 2))
+    with pytest.raises(ConfigError, match="one count per"):
+        tensor_gauss_metadata(quad, (1, 2, 2))
+    with pytest.raises(ConfigError, match="not both"):
+        Exchange("1 + 0.5*sin(2*pi*y[0])", quadrature_degree=2, gauss_points=(1, 2))
+    with pytest.raises(ConfigError, match="integers >= 1"):
+        Exchange("1 + 0.5*sin(2*pi*y[0])", gauss_points=(0, 2))
+
+
 def test_exchange_checked_on_mesh():
     mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
     with pytest.raises(ConfigError, match="positive"):
@@ -445,6 +490,54 @@ def test_iterative_solver_matches_direct():
         run_fixed(TangentPlaneIntegrator(prob, solver=solver), 0.1, 4)
         results.append(prob.average())
     assert np.allclose(results[0], results[1], atol=1e-8)
+
+
+def midpoint_jacobian_fd_mismatch(comm, periodic: bool) -> list[float]:
+    """Relative mismatch of the midpoint Jacobian's action J v against the central
+    difference of the residual, for both ways of filling J (copy of N K + nodal
+    blocks, and the two-axpy fallback).  The residual is quadratic-plus-cubic in x,
+    so the central difference is exact up to O(delta^2) and rounding."""
+    mesh = periodic_box_mesh(comm, 2, "quadrilateral", (6, 4))
+    terms = [Exchange("1 + 0.5*sin(2*pi*y[0])", eps=0.5, gauss_points=(1, 2))]
+    prob = LLGProblem(mesh, terms, 0.3, periodic=periodic, m0=smooth_state)
+    integ = MidpointIntegrator(prob)
+    assert integ._same_pattern  # Q1 stiffness: diagonal blocks lie in N K's pattern
+    x = integ._current()
+    integ._m_old.array[:] = x.array_r
+    x.array[:] += 0.05 * np.sin(np.arange(x.getLocalSize()) + 100 * comm.rank)
+    integ._dt, integ._t_mid = 0.01, 0.005
+    v = x.duplicate()
+    v.array[:] = np.cos(3.0 * np.arange(v.getLocalSize()) + comm.rank)
+    fp, fm, Jv = x.duplicate(), x.duplicate(), x.duplicate()
+    delta = 1e-5
+    for sign, f in ((1.0, fp), (-1.0, fm)):
+        xs = x.copy()
+        xs.axpy(sign * delta, v)
+        integ._residual(None, xs, f)
+        xs.destroy()
+    fd = (fp - fm) / (2 * delta)
+    out = []
+    for same in (True, False):
+        integ._same_pattern = same
+        integ._jacobian(None, x, integ._J, integ._J)
+        integ._J.mult(v, Jv)
+        out.append((Jv - fd).norm() / fd.norm())
+    integ._same_pattern = True
+    integ.destroy()
+    return out
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_midpoint_jacobian_matches_finite_differences(periodic):
+    mismatch = midpoint_jacobian_fd_mismatch(MPI.COMM_WORLD, periodic)
+    assert max(mismatch) < 1e-8, mismatch
+
+
+@pytest.mark.mpi
+def test_midpoint_jacobian_matches_finite_differences_parallel():
+    for periodic in (True, False):
+        mismatch = midpoint_jacobian_fd_mismatch(MPI.COMM_WORLD, periodic)
+        assert max(mismatch) < 1e-8, mismatch
 
 
 # ---------------------------------------------------------------------- parallel

@@ -131,8 +131,28 @@ def test_structured_lengths(dim: int, cell_type: str, lengths) -> None:
 
 
 @pytest.mark.parametrize(
+    ("dim", "cell_type", "counts"),
+    [(2, "quadrilateral", (6, 2)), (2, "triangle", (2, 5)), (3, "hexahedron", (4, 1, 3))],
+)
+def test_structured_anisotropic_counts(dim: int, cell_type: str, counts) -> None:
+    """Per-axis cell counts: grid spacing L_i/n_i along axis i, still periodic."""
+    comm = MPI.COMM_WORLD
+    msh = periodic_box_mesh(comm, dim, cell_type, counts, lengths=[1.0, 2.0, 0.5][:dim])
+    num_cells = msh.topology.index_map(dim).size_global
+    assert num_cells == CELLS_PER_GRID_CELL[cell_type] * int(np.prod(counts))
+    x = msh.geometry.x
+    for i, n in enumerate(counts):
+        coords = np.unique(np.round(np.concatenate(comm.allgather(x[:, i])), 12))
+        assert len(coords) == n + 1
+    check_periodic_boundary(comm, msh, lengths=[1.0, 2.0, 0.5][:dim])
+
+
+@pytest.mark.parametrize(
     ("dim", "cell_type", "n", "lengths"),
     [
+        (2, "quadrilateral", (2, 0), 1.0),
+        (2, "quadrilateral", (2, 2, 2), 1.0),
+        (2, "quadrilateral", (2, 2.0), 1.0),
         (2, "tetrahedron", 2, 1.0),
         (3, "triangle", 2, 1.0),
         (1, "quadrilateral", 2, 1.0),

@@ -60,7 +60,7 @@ def periodic_box_mesh(
     comm: MPI.Comm,
     dim: int,
     cell_type: str,
-    cells_per_side: int,
+    cells_per_side: int | Sequence[int],
     lengths: float | Sequence[float] = 1.0,
     ghost_mode: dmesh.GhostMode = dmesh.GhostMode.shared_facet,
 ) -> dmesh.Mesh:
@@ -76,8 +76,10 @@ def periodic_box_mesh(
         ``"interval"`` (d = 1), ``"triangle"`` or ``"quadrilateral"`` (d = 2),
         ``"tetrahedron"`` or ``"hexahedron"`` (d = 3).
     cells_per_side
-        Number of grid intervals ``n >= 1`` along every axis (simplex meshes
-        then have ``n**d`` times 1, 2 or 6 cells).
+        Number of grid intervals ``n >= 1`` along every axis, or ``dim`` numbers
+        ``(n_1, ..., n_d)`` for an anisotropic grid (e.g. a laminate resolved
+        along its normal only); simplex meshes have ``n_1 ... n_d`` times 1, 2
+        or 6 cells.
     lengths
         Side lengths ``L_i``: one number for a cube, or ``dim`` numbers.
     ghost_mode
@@ -104,30 +106,46 @@ def periodic_box_mesh(
             f"cell type {cell_type!r} does not fit dimension {dim} "
             f"(expected one of {', '.join(allowed)})"
         )
-    # bool is an int subclass; reject it as well as floats like 4.0
-    if isinstance(cells_per_side, bool) or not isinstance(cells_per_side, (int, np.integer)):
-        raise ConfigError(f"cells_per_side must be an integer, got {cells_per_side!r}")
-    n = int(cells_per_side)
-    if n < 1:
-        raise ConfigError(f"cells_per_side must be >= 1, got {n}")
+    n = _cell_counts(dim, cells_per_side)
     L = _lengths(dim, lengths)
 
     if dim == 1:
-        return dmesh.create_interval(comm, n, [0.0, L[0]], ghost_mode=ghost_mode)
+        return dmesh.create_interval(comm, n[0], [0.0, L[0]], ghost_mode=ghost_mode)
     ct = dmesh.to_type(cell_type)
     if dim == 2:
         return dmesh.create_rectangle(
             comm,
             [np.zeros(2), np.array(L)],
-            [n, n],
+            n,
             cell_type=ct,
             ghost_mode=ghost_mode,
             # Same cut in every square: translation-invariant triangulation.
             diagonal=dmesh.DiagonalType.right,
         )
     return dmesh.create_box(
-        comm, [np.zeros(3), np.array(L)], [n, n, n], cell_type=ct, ghost_mode=ghost_mode
+        comm, [np.zeros(3), np.array(L)], n, cell_type=ct, ghost_mode=ghost_mode
     )
+
+
+def _cell_counts(dim: int, cells_per_side: int | Sequence[int]) -> list[int]:
+    """``dim`` grid interval counts ``>= 1`` from one integer or a sequence."""
+
+    def integer(v: object) -> int:
+        # bool is an int subclass; reject it as well as floats like 4.0
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ConfigError(f"cells_per_side must be an integer, got {cells_per_side!r}")
+        if int(v) < 1:
+            raise ConfigError(f"cells_per_side must be >= 1, got {cells_per_side!r}")
+        return int(v)
+
+    if isinstance(cells_per_side, (list, tuple, np.ndarray)):
+        counts = [integer(v) for v in cells_per_side]
+        if len(counts) != dim:
+            raise ConfigError(
+                f"cells_per_side has {len(counts)} entries but the box has dimension {dim}"
+            )
+        return counts
+    return [integer(cells_per_side)] * dim
 
 
 def _face_mismatch(x: np.ndarray, L: list[float], tol: float, what: str) -> str | None:

@@ -75,6 +75,63 @@ def lumped_measure(mesh: dolfinx.mesh.Mesh) -> ufl.Measure:
     return ufl.Measure("dx", domain=mesh, metadata=_VERTEX_METADATA)
 
 
+def tensor_gauss_metadata(mesh: dolfinx.mesh.Mesh, points: Sequence[int]) -> dict[str, Any]:
+    """UFL metadata of a tensor Gauss-Legendre rule with ``points[i]`` points along x_i.
+
+    The form compiler's own rules have the same number of points along every
+    axis; an anisotropic rule needs the "custom" rule with explicit points on
+    the reference cell.  Which reference axis runs along which physical axis
+    is read off the cell geometry (dolfinx's box generators map the reference
+    X axis to x_2 on quadrilaterals): every cell must agree.
+
+    Raises
+    ------
+    femhomog.ConfigError
+        If the mesh is not made of quadrilaterals/hexahedra, ``points`` does
+        not have one entry per axis, or the cells are not axis-aligned with one
+        common orientation (collective check).
+    """
+    import basix
+
+    name = mesh.topology.cell_name()
+    d = mesh.topology.dim
+    if name not in ("quadrilateral", "hexahedron") or len(points) != d:
+        raise ConfigError(
+            f"exchange: gauss_points needs a quadrilateral/hexahedral mesh and one count per "
+            f"axis, got {tuple(points)} on {name} cells"
+        )
+    # tensor-product node order: vertices 1, 2 (and 4) are the neighbours of
+    # vertex 0 along the reference axes X, Y (and Z)
+    geo = mesh.geometry
+    nodes = geo.dofmaps[0][: mesh.topology.index_map(d).size_local]
+    edges = np.stack([geo.x[nodes[:, k], :d] - geo.x[nodes[:, 0], :d] for k in (1, 2, 4)[:d]], 1)
+    axis = np.argmax(np.abs(edges), axis=2)  # (cells, reference axis) -> physical axis
+    ok = bool(np.all(axis == axis[:1])) if len(axis) else True
+    off = np.abs(edges).sum(axis=2) - np.abs(edges).max(axis=2)
+    ok = ok and bool(np.all(off <= 1e-10 * np.abs(edges).max(axis=2)))
+    mine = tuple(axis[0]) if len(axis) else None
+    views = mesh.comm.allgather((ok, mine))
+    orientations = {v[1] for v in views if v[1] is not None}
+    if not all(v[0] for v in views) or len(orientations) != 1:
+        raise ConfigError(
+            "exchange: gauss_points needs axis-aligned cells with one common orientation "
+            "(a periodic_box_mesh grid)"
+        )
+    (physical,) = orientations
+    rules = [
+        basix.make_quadrature(
+            basix.CellType.interval,
+            2 * points[physical[r]] - 1,
+            rule=basix.QuadratureType.gauss_jacobi,
+        )
+        for r in range(d)
+    ]
+    grids = np.meshgrid(*[r[0][:, 0] for r in rules], indexing="ij")
+    pts = np.column_stack([g.ravel() for g in grids])
+    wts = np.prod(np.meshgrid(*[r[1] for r in rules], indexing="ij"), axis=0).ravel()
+    return {"quadrature_rule": "custom", "quadrature_points": pts, "quadrature_weights": wts}
+
+
 def _mesh_of(phi: Any) -> dolfinx.mesh.Mesh:
     """The dolfinx mesh of a test/trial function or a Function."""
     space = phi.ufl_function_space()
@@ -199,6 +256,15 @@ class Exchange(FieldTerm):
     quadrature_degree
         Quadrature degree for ``a(x/eps)``; default UFL's estimate.  Resolve the
         oscillation: the same rule serves energy and operator.
+    gauss_points
+        Instead of ``quadrature_degree``, on quadrilaterals and hexahedra: a
+        tensor Gauss-Legendre rule with these numbers of points along the
+        reference axes, e.g. ``(1, 2)`` for a laminate ``a(y_1)``: the
+        midpoint rule across the layers (the discrete ``A^H`` is then the
+        periodic midpoint rule of the harmonic and arithmetic means, exact
+        for trigonometric ``a``) and two points along them, which keeps the Q1
+        hourglass mode stiff.  The reference axes are the mesh axes on
+        :func:`femhomog.meshes.periodic_box_mesh` grids.
     name
         Key in the energy table.
     """
@@ -206,6 +272,7 @@ class Exchange(FieldTerm):
     a: Any = 1.0
     eps: float = 1.0
     quadrature_degree: int | None = None
+    gauss_points: tuple[int, ...] | None = None
     name: str = "exchange"
     implicit: bool = field(default=True, init=False)
 
@@ -216,6 +283,17 @@ class Exchange(FieldTerm):
         qd = self.quadrature_degree
         if qd is not None and (isinstance(qd, bool) or not isinstance(qd, int) or qd < 0):
             raise ConfigError(f"exchange: quadrature_degree must be an integer >= 0, got {qd!r}")
+        gp = self.gauss_points
+        if gp is not None:
+            if qd is not None:
+                raise ConfigError("exchange: give quadrature_degree or gauss_points, not both")
+            if not isinstance(gp, (tuple, list)) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in gp
+            ):
+                raise ConfigError(
+                    f"exchange: gauss_points must be integers >= 1 per axis, got {gp!r}"
+                )
+            self.gauss_points = tuple(gp)
         self._constant: float | np.ndarray | None = None
         self._coefficient: CellCoefficient | None = None
         a = self.a
@@ -306,6 +384,10 @@ class Exchange(FieldTerm):
         return coef
 
     def _dx(self, mesh: dolfinx.mesh.Mesh) -> ufl.Measure:
+        if self.gauss_points is not None:
+            return ufl.Measure(
+                "dx", domain=mesh, metadata=tensor_gauss_metadata(mesh, self.gauss_points)
+            )
         if self.quadrature_degree is None:
             return ufl.Measure("dx", domain=mesh)
         return ufl.Measure(

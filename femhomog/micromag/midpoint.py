@@ -170,6 +170,15 @@ class MidpointIntegrator:
             self._J = self._NK.copy()
             # J's pattern: the union of N K and the diagonal blocks
             self._J.axpy(1.0, self._D, structure=PETSc.Mat.Structure.DIFFERENT_NONZERO_PATTERN)
+            # Usually the diagonal blocks are in N K's pattern already (K has a
+            # diagonal entry per node): then J is refilled by a copy of N K and
+            # nodal block additions instead of two axpy's with pattern lookups
+            # (two thirds of the Newton step's cost on 2D meshes).
+            same = self._J.getInfo()["nz_used"] == self._NK.getInfo()["nz_used"]
+            self._same_pattern = bool(comm.allreduce(int(same), op=MPI.MIN))
+            if self._same_pattern:
+                self._J.destroy()
+                self._J = self._NK.copy()
         else:
             self._NK = None
             self._J = self._D.copy()
@@ -220,12 +229,21 @@ class MidpointIntegrator:
         cm, cH, cmH = cross_matrices(mb), cross_matrices(H), cross_matrices(np.cross(mb, H))
         D = -cH - alpha * (cmH + cm @ cH)
         self._set_blocks(self._D, np.eye(3)[None] + 0.5 * k * D)
-        J.zeroEntries()
         if self.K_r is not None:
             N = (cm + alpha * cm @ cm) * self._inv_mass[:, 0][:, None, None]
             self._set_blocks(self._N, N)
             self._N.matMult(self.K_r, result=self._NK)
+            if self._same_pattern:
+                self._NK.copy(J, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+                J.scale(-0.5 * k)
+                vals = (np.eye(3)[None] + 0.5 * k * D).reshape(-1, 3)
+                J.setValuesRCV(self._blk_rows, self._blk_cols, vals, addv=PETSc.InsertMode.ADD)
+                J.assemble()
+                return
+            J.zeroEntries()
             J.axpy(-0.5 * k, self._NK, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+        else:
+            J.zeroEntries()
         J.axpy(1.0, self._D, structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
         J.assemble()
 
