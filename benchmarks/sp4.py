@@ -10,7 +10,7 @@ S-state, the first zero crossing of <mx> and <m> at the end.
 Usage::
 
     python benchmarks/sp4.py --quick                       # 12.5 nm, 0.16 ns, 1 and 2 ranks
-    python benchmarks/sp4.py --mesh 4 --ranks 1            # 4 nm (9,338 nodes), full 1 ns
+    python benchmarks/sp4.py --mesh 4:2 --ranks 1          # 4 nm, 2 layers (14,010 nodes), 1 ns
     python benchmarks/sp4.py --mesh 2.5:2 --t-end 2e-11    # 2.5 nm, 2 layers: cost per step
 
 ``--mesh H[:LAYERS]`` gives the in-plane size in nm and the element layers
@@ -91,8 +91,8 @@ def run_one(out: Path, mesh_nm: float, layers: int, ranks: int, t_end: float,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mesh", nargs="+", default=["4:1", "2.5:2"],
-                        help="in-plane size in nm[:z layers] (default 4:1 2.5:2)")
+    parser.add_argument("--mesh", nargs="+", default=["4:2", "2.5:2"],
+                        help="in-plane size in nm[:z layers] (default 4:2 2.5:2)")
     parser.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--t-end", type=float, default=1e-9, help="field phase length (s)")
     parser.add_argument("--quick", action="store_true",

@@ -61,6 +61,7 @@ DEMO = Path(__file__).resolve().parents[1] / "demos" / "sp4" / "field1.toml"
 #: CI-sized SP4: 12.5 nm in-plane, one layer, field phase to 0.16 ns.
 COARSE = [
     "mesh.mesh_size=12.5e-9",
+    "mesh.z_layers=1",
     "relax.torque_tol=1e-4",
     "relax.dt=1e-11",
     "time.t_end=1.6e-10",
@@ -71,6 +72,7 @@ COARSE = [
 #: Tiny film for the rank and restart tests (25 nm, about 300 nodes).
 TINY = [
     "mesh.mesh_size=25e-9",
+    "mesh.z_layers=1",
     "relax.torque_tol=1e-3",
     "relax.dt=1e-11",
     "demag.rtol=1e-10",
