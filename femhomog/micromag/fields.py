@@ -257,14 +257,14 @@ class Exchange(FieldTerm):
         Quadrature degree for ``a(x/eps)``; default UFL's estimate.  Resolve the
         oscillation: the same rule serves energy and operator.
     gauss_points
-        Instead of ``quadrature_degree``, on quadrilaterals and hexahedra: a
-        tensor Gauss-Legendre rule with these numbers of points along the
-        reference axes, e.g. ``(1, 2)`` for a laminate ``a(y_1)``: the
-        midpoint rule across the layers (the discrete ``A^H`` is then the
-        periodic midpoint rule of the harmonic and arithmetic means, exact
-        for trigonometric ``a``) and two points along them, which keeps the Q1
-        hourglass mode stiff.  The reference axes are the mesh axes on
-        :func:`femhomog.meshes.periodic_box_mesh` grids.
+        Instead of ``quadrature_degree``, on axis-aligned quadrilaterals and
+        hexahedra (:func:`femhomog.meshes.periodic_box_mesh` grids): a tensor
+        Gauss-Legendre rule with these numbers of points along ``x_1, ...,
+        x_d`` (:func:`tensor_gauss_metadata`), e.g. ``(1, 2)`` for a laminate
+        ``a(y_1)``: the midpoint rule across the layers (the discrete ``A^H``
+        is then the periodic midpoint rule of the harmonic and arithmetic
+        means, exact for trigonometric ``a``) and two points along them, which
+        keeps the Q1 hourglass mode stiff.
     name
         Key in the energy table.
     """
