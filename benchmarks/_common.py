@@ -16,9 +16,13 @@ from femhomog import _fenicsx  # noqa: F401  (must precede mpi4py)
 # isort: split
 from mpi4py import MPI
 
+# the one importer of demos/ scripts, shared with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from demo_loader import load_demo
+
 COMM = MPI.COMM_WORLD
 
-__all__ = ["COMM", "cpu_seconds", "log", "peak_rss_mb", "reset_peak_rss", "tmax"]
+__all__ = ["COMM", "cpu_seconds", "load_demo", "log", "peak_rss_mb", "reset_peak_rss", "tmax"]
 
 
 def log(msg: str) -> None:
@@ -57,3 +61,4 @@ def peak_rss_mb() -> float:
         pass
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 1024.0 if sys.platform != "darwin" else r / 2**20
+

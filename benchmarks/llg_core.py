@@ -75,7 +75,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse
 import datetime
 import gc
-import importlib.util
 import json
 import platform
 import statistics
@@ -89,7 +88,7 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 import dolfinx
-from _common import COMM, cpu_seconds, log, peak_rss_mb, reset_peak_rss, tmax
+from _common import COMM, cpu_seconds, load_demo, log, peak_rss_mb, reset_peak_rss, tmax
 from mpi4py import MPI
 from petsc4py import PETSc
 
@@ -131,8 +130,6 @@ MIDPOINT_DIRECT_FACTOR = 1.0 / 3.0
 
 #: PETSc log events recorded per step (time in s, max over ranks)
 EVENTS = ("PCSetUp", "KSPSolve", "SNESJacobianEval", "SNESFunctionEval")
-
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "ll_homogenization.py"
 
 
 # ----------------------------------------------------------------------------- utilities
@@ -305,21 +302,9 @@ def run_one(mesh, dim: int, n: int, config: str, steps: int, dt: float, mesh_s: 
 
 
 # ----------------------------------------------------------------------------- eps sweep
-def load_demo():
-    """Import demos/ll_homogenization.py as a module (demos/ is not a package)."""
-    name = "ll_homogenization_demo"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DEMO)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def eps_sweep(inv_eps: list[int] | None, quick: bool) -> dict:
     """Run the 1D homogenization demo and collect per-eps wall times and errors."""
-    demo = load_demo()
+    demo = load_demo("ll_homogenization")
     overrides = {} if inv_eps is None else {"inv_eps": tuple(inv_eps)}
     COMM.Barrier()
     t0 = time.perf_counter()

@@ -173,6 +173,44 @@ def test_midpoint_step_doubling_meets_tolerance():
     assert 20 < steps < 200 and rejected >= 1  # the 0.2 trial step is too large
 
 
+def adaptive_runs_with_and_without_guesses(comm) -> list[tuple]:
+    """Step-doubling runs with and without the half-step Newton guesses."""
+    out = []
+    for guesses in (False, True):
+        prob = energy_problem(comm, 0.1)
+        mid = MidpointIntegrator(
+            prob, solver="iterative", snes_atol=1e-11, half_step_guesses=guesses
+        )
+        dt, infos = 1e-4, []
+        while prob.t < 0.02 - 1e-14:
+            info = mid.adaptive_step(min(dt, 0.02 - prob.t), tol=1e-5)
+            infos.append((info.dt, info.error, info.rejected))
+            dt = info.dt_next
+        out.append((np.array(infos), prob.m.x.array.copy(), mid.newton_iterations))
+        mid.destroy()
+    return out
+
+
+def check_guesses_change_only_the_iterations(comm) -> None:
+    """Where Newton starts must not change the answer beyond the Newton tolerance
+    (1e-11 nodal, as in the LL demo): same step sequence, error estimates and final
+    state, but fewer iterations."""
+    (steps0, m0, its0), (steps1, m1, its1) = adaptive_runs_with_and_without_guesses(comm)
+    assert steps0.shape == steps1.shape and len(steps0) > 10
+    assert np.allclose(steps0, steps1, rtol=1e-5, atol=1e-10), steps1 - steps0
+    assert np.max(np.abs(m0 - m1)) < 1e-9
+    assert its1 < 0.9 * its0, (its0, its1)
+
+
+def test_midpoint_half_step_guesses_change_only_the_iterations():
+    check_guesses_change_only_the_iterations(MPI.COMM_WORLD)
+
+
+@pytest.mark.mpi
+def test_midpoint_half_step_guesses_change_only_the_iterations_parallel():
+    check_guesses_change_only_the_iterations(MPI.COMM_WORLD)
+
+
 def test_time_dependent_zeeman_macrospin():
     """h(t) = h e_z switched on at t = 0.5: before, m stays put (no field); after, exact."""
     mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 2)

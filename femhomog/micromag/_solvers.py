@@ -93,7 +93,8 @@ class StepInfo:
     retries : int
         Step halvings after solver failures.
     iterations : int
-        Linear (tangent plane) or Newton (midpoint) iterations of the accepted step.
+        Linear (tangent plane) or Newton (midpoint) iterations of the accepted step
+        (for an adaptive midpoint step: of its big step and both half steps).
     """
 
     t: float
