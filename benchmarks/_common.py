@@ -61,4 +61,3 @@ def peak_rss_mb() -> float:
         pass
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / 1024.0 if sys.platform != "darwin" else r / 2**20
-
