@@ -1,11 +1,17 @@
 """Wave propagation in periodic media: the fine-scale equation (13) and the effective
 equations (14) of the wave paper.
 
-``fourier``  exact Fourier-mode evolution of the effective equations (14), (29) on
-             periodic boxes (pure numpy)
+``fourier``     exact Fourier-mode evolution of the effective equations (14), (29) on
+                periodic boxes (pure numpy)
+``fine_scale``  the fine-scale equation (13): GLL spectral elements with a lumped mass,
+                explicit leapfrog of order 2 or 4 (dolfinx, PETSc)
 
-Importing this package does not import dolfinx.
+Importing this package does not import dolfinx: the dolfinx classes load on first
+access, e.g. ``from femhomog.wave import FineScaleWave``.
 """
+
+from importlib import import_module
+from typing import Any
 
 from femhomog.wave.fourier import (
     EffectiveFourierSolver,
@@ -14,4 +20,20 @@ from femhomog.wave.fourier import (
     relative_l2_error,
 )
 
-__all__ = ["EffectiveFourierSolver", "PeriodicGrid", "mode_propagators", "relative_l2_error"]
+_LAZY = {"FineScaleWave": "fine_scale", "LeapfrogStepper": "fine_scale", "WaveSource": "fine_scale"}
+
+__all__ = [
+    "EffectiveFourierSolver",
+    "FineScaleWave",
+    "LeapfrogStepper",
+    "PeriodicGrid",
+    "WaveSource",
+    "mode_propagators",
+    "relative_l2_error",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"femhomog.wave.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'femhomog.wave' has no attribute {name!r}")
