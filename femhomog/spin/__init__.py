@@ -1,0 +1,26 @@
+"""Spin drift-diffusion: charge density rho and spin accumulation s on a conductor,
+coupled to the magnetization m of a magnet inside it (Boltzmann-LLG paper, Sect. 4).
+
+``transport``  (4.5) for rho (Slotboom form: positive, mass-conserving) and (4.6) for s
+               (conservative drift, sharp magnet indicator, implicit steps, quasi-static)
+
+Importing this package does not import dolfinx: the classes load on first access.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "SpinTransport": "transport",
+    "ChargeTransport": "transport",
+    "magnet_indicator": "transport",
+    "SCHEMES": "transport",
+}
+
+__all__ = ["SCHEMES", "ChargeTransport", "SpinTransport", "magnet_indicator"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"femhomog.spin.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'femhomog.spin' has no attribute {name!r}")

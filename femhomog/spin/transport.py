@@ -1,0 +1,469 @@
+"""Spin and charge drift-diffusion on a conductor (Boltzmann-LLG paper, Sect. 4, (4.5)-(4.6)).
+
+On a conductor ``C`` containing a magnet ``M`` (a set of cell tags of the conductor mesh):
+
+    d_t rho - div(D (grad rho + rho grad phi)) = 0                                    (4.5)
+    d_t s   - div(D (grad s_k + s_k grad phi)) = -(2/tau_ex) chi_M m x s - s/tau_sf   (4.6)
+
+with ``chi_M`` the sharp indicator of the magnet cells (``m = 0`` outside ``M``), ``D`` a
+number or an SPD matrix per region, and ``phi`` a given potential.  The boundary condition
+is zero total flux ``J.n = 0``, ``J = -D (grad s + s grad phi)`` (natural in the
+conservative weak form below: the drift's boundary term is part of the flux, so with
+``grad phi . n != 0`` this is the Robin condition it must be), or a Dirichlet value of
+``s`` (spin injection) on tagged facets.
+
+Discretization
+--------------
+``s``: continuous Lagrange elements (P1 or P2, three components), the conservative weak
+form
+
+    (d_t s, w) + (D (grad s + s (x) grad phi), grad w) + (2/tau_ex) (chi_M m x s, w)
+        + (1/tau_sf) (s, w) = 0,
+
+and an implicit step (backward Euler, Crank-Nicolson or BDF2): the spin time scales are
+100-1000x shorter than the magnetization's, so an explicit step is not an option.  Each
+step solves one non-symmetric linear system (GMRES with block Jacobi / ILU by default, or
+MUMPS).  The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the
+conductor space: in a magnet cell every node of the cell is a magnet node, so
+``chi_M m`` equals ``m`` there exactly, and it vanishes in every other cell.  Interpolating
+``m`` alone onto the conductor (without ``chi_M``) would smear it over the interface
+elements (DESIGN.md).  ``quasi_static`` solves the steady problem for the current ``m``.
+
+``rho``: the same flux written with the Slotboom variable ``u = e^phi rho``,
+``J = -D e^{-phi} grad u``, with a lumped (vertex-quadrature) mass.  With P1 elements on a
+non-obtuse mesh the backward-Euler matrix is then an M-matrix, so ``rho`` stays positive;
+``rho = C e^{-phi}`` (``u`` constant) is an exact discrete steady state, and the lumped
+mass ``sum_i m_i rho_i`` is conserved exactly by every step (the test function 1).
+
+Nondimensional throughout (the seed's system); SI parameters are converted once in
+:mod:`femhomog.spin.units`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from femhomog import (
+    ConfigError,
+    SolverError,
+    _fenicsx,  # noqa: F401  (must precede dolfinx / petsc4py)
+)
+
+# isort: split
+import basix.ufl
+import dolfinx
+import dolfinx.fem.petsc
+import ufl
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from femhomog.coefficients import CellCoefficient
+
+__all__ = ["SCHEMES", "ChargeTransport", "SpinTransport", "magnet_indicator"]
+
+#: Implicit schemes and their order in time.
+SCHEMES = {"backward_euler": 1, "crank_nicolson": 2, "bdf2": 2}
+_VERTEX = {"quadrature_rule": "vertex", "quadrature_degree": 1}
+
+
+def magnet_indicator(mesh: dolfinx.mesh.Mesh, cell_tags: dolfinx.mesh.MeshTags | None,
+                     magnet_tags: Sequence[int] | None) -> dolfinx.fem.Function:
+    """DG0 function: 1 on the cells tagged ``magnet_tags``, 0 elsewhere.
+
+    ``magnet_tags = None`` makes the whole conductor magnetic (a single-layer problem).
+    """
+    Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
+    chi = dolfinx.fem.Function(Q, name="chi_magnet")
+    if magnet_tags is None:
+        chi.x.array[:] = 1.0
+        return chi
+    if cell_tags is None:
+        raise ConfigError("magnet tags need the conductor mesh's cell tags")
+    known = set(np.unique(np.concatenate(mesh.comm.allgather(cell_tags.values))).tolist())
+    missing = [t for t in magnet_tags if t not in known]
+    if missing:
+        raise ConfigError(f"unknown magnet cell tag(s) {missing} (the mesh has "
+                          f"{sorted(known)})")
+    cells = cell_tags.indices[np.isin(cell_tags.values, list(magnet_tags))]
+    chi.x.array[:] = 0.0
+    chi.x.array[cells] = 1.0
+    chi.x.scatter_forward()
+    return chi
+
+
+def _diffusion(D: CellCoefficient | float, mesh: dolfinx.mesh.Mesh,
+               cell_tags: dolfinx.mesh.MeshTags | None) -> tuple[CellCoefficient, Any]:
+    dim = mesh.topology.dim
+    if isinstance(D, int | float):
+        if not (np.isfinite(D) and D > 0):
+            raise ConfigError(f"spin D must be > 0, got {D!r}")
+        D = CellCoefficient.from_expression(repr(float(D)), dim)
+    try:
+        D.check(mesh, cell_tags)  # positive (definite) everywhere: collective
+    except ConfigError as exc:
+        raise ConfigError(f"spin D: {exc}") from None
+    return D, D.ufl(mesh, cell_tags)
+
+
+def _flux(D_ufl: Any, grad_part: Any) -> Any:
+    """``D g`` row-wise for a scalar or matrix ``D`` (``g`` a vector or a 3 x d matrix)."""
+    if len(ufl.shape(D_ufl)) == 0:
+        return D_ufl * grad_part
+    if len(ufl.shape(grad_part)) == 1:
+        return ufl.dot(D_ufl, grad_part)
+    return ufl.dot(grad_part, ufl.transpose(D_ufl))  # row k: D (grad s_k + s_k grad phi)
+
+
+class _ImplicitLinear:
+    """Shared machinery of an implicit linear step ``(M/dt_eff + L) x = rhs``: forms,
+    assembly, Dirichlet conditions, the KSP."""
+
+    def __init__(self, comm: MPI.Comm, solver: str, prefix: str, rtol: float) -> None:
+        self.ksp = PETSc.KSP().create(comm)
+        self.ksp.setOptionsPrefix(prefix)
+        if solver == "direct":
+            self.ksp.setType("preonly")
+            self.ksp.getPC().setType("lu")
+            self.ksp.getPC().setFactorSolverType("mumps")
+        elif solver == "iterative":
+            self.ksp.setType("gmres")
+            pc = self.ksp.getPC()
+            pc.setType("bjacobi" if comm.size > 1 else "ilu")
+            self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=2000)
+        else:
+            raise ConfigError(f"spin solver must be 'direct' or 'iterative', got {solver!r}")
+        self.ksp.setFromOptions()
+        self.iterations = 0
+
+    def solve(self, A: PETSc.Mat, b: PETSc.Vec, x: PETSc.Vec, what: str) -> None:
+        self.ksp.setOperators(A)
+        self.ksp.solve(b, x)
+        reason = self.ksp.getConvergedReason()
+        if reason < 0:
+            raise SolverError(f"{what}: linear solver failed (KSP reason {reason})")
+        self.iterations += self.ksp.getIterationNumber()
+
+    def destroy(self) -> None:
+        self.ksp.destroy()
+
+
+class SpinTransport:
+    """The spin accumulation ``s`` of (4.6) on a conductor mesh.
+
+    Parameters
+    ----------
+    mesh
+        Conductor mesh.
+    cell_tags, magnet_tags
+        Regions: the magnet is the cells with these tags (``None``: the whole mesh).
+    D
+        Diffusion: a number, or a :class:`~femhomog.coefficients.CellCoefficient`
+        (expression, matrix, or per-region materials with ``cell_tags``).
+    tau_sf
+        Spin-flip time (> 0; ``inf``: no spin flip).
+    tau_ex
+        Exchange precession time, signed (the seed's sign: ``-(2/tau_ex) m x s``;
+        magnum.fe's ``+(J/hbar) m x s`` is ``tau_ex = -2 hbar/J``); ``inf``: none.
+    potential
+        ``phi``: a UFL expression on ``mesh`` (e.g. of ``ufl.SpatialCoordinate``), a
+        :class:`dolfinx.fem.Function`, or None (no drift).
+    degree
+        1 or 2.
+    dirichlet
+        ``{facet tag: value}``: ``s = value`` (3 numbers or a callable of ``x``) on
+        those facets (spin injection); needs ``facet_tags``.
+    scheme
+        ``"backward_euler"``, ``"crank_nicolson"`` or ``"bdf2"``.
+    solver, rtol
+        ``"iterative"`` (GMRES + ILU / block Jacobi) or ``"direct"`` (MUMPS).
+    """
+
+    def __init__(
+        self,
+        mesh: dolfinx.mesh.Mesh,
+        *,
+        cell_tags: dolfinx.mesh.MeshTags | None = None,
+        magnet_tags: Sequence[int] | None = None,
+        facet_tags: dolfinx.mesh.MeshTags | None = None,
+        D: CellCoefficient | float = 1.0,
+        tau_sf: float = 1.0,
+        tau_ex: float = 1.0,
+        potential: Any = None,
+        degree: int = 1,
+        dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
+        scheme: str = "backward_euler",
+        solver: str = "iterative",
+        rtol: float = 1e-10,
+    ) -> None:
+        if scheme not in SCHEMES:
+            raise ConfigError(f"spin scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+        if degree not in (1, 2):
+            raise ConfigError(f"spin degree must be 1 or 2, got {degree!r}")
+        if not (tau_sf > 0):
+            raise ConfigError(f"spin tau_sf must be > 0 (inf: no spin flip), got {tau_sf!r}")
+        if not (np.isfinite(tau_ex) or np.isinf(tau_ex)) or tau_ex == 0:
+            raise ConfigError(f"spin tau_ex must be a non-zero number (inf: no precession), "
+                              f"got {tau_ex!r}")
+        self.mesh = mesh
+        self.comm: MPI.Comm = mesh.comm
+        self.scheme = scheme
+        self.tau_sf = float(tau_sf)
+        self.tau_ex = float(tau_ex)
+        self.D, D_ufl = _diffusion(D, mesh, cell_tags)
+        self.chi = magnet_indicator(mesh, cell_tags, magnet_tags)
+        element = basix.ufl.element("Lagrange", mesh.basix_cell(), degree, shape=(3,))
+        self.V = dolfinx.fem.functionspace(mesh, element)
+        self.s = dolfinx.fem.Function(self.V, name="s")
+        self.m = dolfinx.fem.Function(self.V, name="m_conductor")
+        self._s_old = dolfinx.fem.Function(self.V)
+        self._s_older = dolfinx.fem.Function(self.V)
+        self._have_older = False
+        self.t = 0.0
+        self.steps = 0
+
+        s, w = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        grad_s = ufl.grad(s)
+        if potential is not None:
+            grad_s = grad_s + ufl.outer(s, ufl.grad(potential))
+        self._potential = potential
+        # L(s, w): everything but the time derivative
+        inv_ex = 0.0 if np.isinf(self.tau_ex) else 2.0 / self.tau_ex
+        inv_sf = 0.0 if np.isinf(self.tau_sf) else 1.0 / self.tau_sf
+        L_form = ufl.inner(_flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
+        if inv_ex:
+            L_form += inv_ex * self.chi * ufl.inner(ufl.cross(self.m, s), w) * ufl.dx
+        if inv_sf:
+            L_form += inv_sf * ufl.inner(s, w) * ufl.dx
+        # one bilinear and one linear form serve every scheme and the steady problem:
+        #   (c_mass M + c_L L) s = c_old M s_old + c_older M s_older - c_Lold L s_old
+        mass_form = ufl.inner(s, w) * ufl.dx
+        self._c = {k: dolfinx.fem.Constant(mesh, np.float64(0.0))
+                   for k in ("mass", "L", "old", "older", "Lold")}
+        c = self._c
+        self._a = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_form)
+        self._rhs = dolfinx.fem.form(
+            c["old"] * ufl.inner(self._s_old, w) * ufl.dx
+            + c["older"] * ufl.inner(self._s_older, w) * ufl.dx
+            - c["Lold"] * ufl.action(L_form, self._s_old))
+        self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
+        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol)
+        self._A: PETSc.Mat | None = None
+        self._A_key: tuple | None = None
+        self._m_version = 0
+
+    # ------------------------------------------------------------------ setup
+    def _dirichlet(self, values: Mapping[int, Any], facet_tags: dolfinx.mesh.MeshTags | None
+                   ) -> list[dolfinx.fem.DirichletBC]:
+        if not values:
+            return []
+        if facet_tags is None:
+            raise ConfigError("spin Dirichlet conditions need the mesh's facet tags")
+        fdim = self.mesh.topology.dim - 1
+        known = set(np.unique(np.concatenate(self.comm.allgather(facet_tags.values))).tolist())
+        bcs = []
+        for tag, value in values.items():
+            if int(tag) not in known:
+                raise ConfigError(f"unknown facet tag {tag} for a spin Dirichlet condition "
+                                  f"(the mesh has {sorted(known)})")
+            g = dolfinx.fem.Function(self.V)
+            if callable(value):
+                g.interpolate(value)
+            else:
+                vec = np.asarray(value, dtype=float)
+                if vec.shape != (3,) or not np.all(np.isfinite(vec)):
+                    raise ConfigError(f"spin Dirichlet value on tag {tag} must be 3 finite "
+                                      f"numbers, got {value!r}")
+                g.interpolate(lambda x, v=vec: np.tile(v[:, None], (1, x.shape[1])))
+            dofs = dolfinx.fem.locate_dofs_topological(self.V, fdim,
+                                                       facet_tags.find(int(tag)))
+            bcs.append(dolfinx.fem.dirichletbc(g, dofs))
+        return bcs
+
+    def set_magnetization(self, m: Callable[[np.ndarray], np.ndarray] | Sequence[float]
+                          | dolfinx.fem.Function) -> None:
+        """``m`` on the conductor space: a callable of ``x``, a constant vector, or a
+        Function of the same space.  Only its values in magnet cells matter (``chi_M``)."""
+        if isinstance(m, dolfinx.fem.Function):
+            self.m.x.array[:] = m.x.array
+        elif callable(m):
+            self.m.interpolate(m)
+        else:
+            vec = np.asarray(m, dtype=float)
+            self.m.interpolate(lambda x: np.tile(vec[:, None], (1, x.shape[1])))
+        self.m.x.scatter_forward()
+        self._m_version += 1  # the precession matrix must be assembled again
+
+    def set_state(self, s0: Callable[[np.ndarray], np.ndarray] | Sequence[float]) -> None:
+        """Initial ``s`` (a callable of ``x`` or a constant vector); resets the time."""
+        if callable(s0):
+            self.s.interpolate(s0)
+        else:
+            vec = np.asarray(s0, dtype=float)
+            self.s.interpolate(lambda x: np.tile(vec[:, None], (1, x.shape[1])))
+        if not np.all(np.isfinite(self.s.x.array)):
+            raise ConfigError("initial spin accumulation contains NaN or inf")
+        self.t, self.steps, self._have_older = 0.0, 0, False
+
+    # ------------------------------------------------------------------ assembly
+    def _solve_system(self, coefficients: dict[str, float], what: str) -> None:
+        """Set the form constants, assemble (the matrix only when ``m`` or the scheme's
+        constants changed) and solve into ``s``."""
+        for key, value in coefficients.items():
+            self._c[key].value = value
+        key = (coefficients["mass"], coefficients["L"], self._m_version)
+        if self._A is None or key != self._A_key:
+            if self._A is not None:
+                self._A.destroy()
+            self._A = dolfinx.fem.petsc.assemble_matrix(self._a, bcs=self._bcs)
+            self._A.assemble()
+            self._A_key = key
+        b = dolfinx.fem.petsc.assemble_vector(self._rhs)
+        dolfinx.fem.petsc.apply_lifting(b, [self._a], bcs=[self._bcs])
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        dolfinx.fem.petsc.set_bc(b, self._bcs)
+        try:
+            self._ksp.solve(self._A, b, self.s.x.petsc_vec, what)
+        finally:
+            b.destroy()
+        self.s.x.scatter_forward()
+        if not np.all(np.isfinite(self.s.x.array)):
+            raise SolverError(f"{what}: the spin accumulation became non-finite")
+
+    # ------------------------------------------------------------------ steps
+    def step(self, dt: float) -> None:
+        """Advance ``s`` by ``dt`` with the current ``m`` (collective)."""
+        if not (np.isfinite(dt) and dt > 0):
+            raise ConfigError(f"spin step must be > 0, got {dt!r}")
+        self._s_older.x.array[:] = self._s_old.x.array
+        self._s_old.x.array[:] = self.s.x.array
+        scheme = self.scheme
+        if scheme == "bdf2" and not self._have_older:
+            scheme = "crank_nicolson"  # the start of BDF2: one second-order step
+        coefficients = {
+            # (s - s_old)/dt + L s = 0
+            "backward_euler": {"mass": 1 / dt, "L": 1.0, "old": 1 / dt, "older": 0.0,
+                               "Lold": 0.0},
+            # (s - s_old)/dt + L (s + s_old)/2 = 0
+            "crank_nicolson": {"mass": 1 / dt, "L": 0.5, "old": 1 / dt, "older": 0.0,
+                               "Lold": 0.5},
+            # (3 s - 4 s_old + s_older)/(2 dt) + L s = 0 (constant steps)
+            "bdf2": {"mass": 1.5 / dt, "L": 1.0, "old": 2 / dt, "older": -0.5 / dt,
+                     "Lold": 0.0},
+        }[scheme]
+        self._solve_system(coefficients, f"spin step at t = {self.t:.6g}")
+        self._have_older = True
+        self.steps += 1
+        self.t += dt
+
+    def quasi_static(self) -> None:
+        """The steady ``s`` for the current ``m`` (``L s = 0`` with the Dirichlet data)."""
+        self._solve_system({"mass": 0.0, "L": 1.0, "old": 0.0, "older": 0.0, "Lold": 0.0},
+                           "quasi-static spin accumulation")
+
+    # ------------------------------------------------------------------ outputs
+    def _integral(self, expr: Any) -> float:
+        return self.comm.allreduce(dolfinx.fem.assemble_scalar(dolfinx.fem.form(expr)),
+                                   op=MPI.SUM)
+
+    def volume(self) -> float:
+        return self._integral(dolfinx.fem.Constant(self.mesh, 1.0) * ufl.dx)
+
+    def average(self) -> np.ndarray:
+        """Volume mean of ``s`` over the conductor."""
+        vol = self.volume()
+        return np.array([self._integral(self.s[i] * ufl.dx) for i in range(3)]) / vol
+
+    def rms(self) -> float:
+        """``sqrt(mean |s|^2)`` over the conductor."""
+        return float(np.sqrt(self._integral(ufl.inner(self.s, self.s) * ufl.dx) / self.volume()))
+
+    @property
+    def linear_iterations(self) -> int:
+        return self._ksp.iterations
+
+    def destroy(self) -> None:
+        self._ksp.destroy()
+        if self._A is not None:
+            self._A.destroy()
+
+
+class ChargeTransport:
+    """The charge density ``rho`` of (4.5), positivity- and mass-preserving (Slotboom form).
+
+    Parameters
+    ----------
+    mesh, cell_tags, D
+        As :class:`SpinTransport`.
+    potential
+        ``phi`` as a UFL expression or Function (None: pure diffusion).
+    solver, rtol
+        As :class:`SpinTransport`.
+
+    Notes
+    -----
+    The unknown is ``u = e^phi rho`` (P1), the step backward Euler with a lumped mass:
+    ``(e^-phi (u - u_old)/dt, w)_lumped + (D e^-phi grad u, grad w) = 0``.  ``rho`` is
+    ``e^-phi u`` at the nodes (:attr:`rho`).
+    """
+
+    def __init__(self, mesh: dolfinx.mesh.Mesh, *, cell_tags: dolfinx.mesh.MeshTags | None = None,
+                 D: CellCoefficient | float = 1.0, potential: Any = None,
+                 solver: str = "iterative", rtol: float = 1e-12) -> None:
+        self.mesh = mesh
+        self.comm: MPI.Comm = mesh.comm
+        self.D, D_ufl = _diffusion(D, mesh, cell_tags)
+        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
+        phi = potential if potential is not None else dolfinx.fem.Constant(mesh, 0.0)
+        # e^{-phi} at the nodes (the lumped mass) and in the flux
+        self.weight = dolfinx.fem.Function(self.V)
+        self.weight.interpolate(dolfinx.fem.Expression(ufl.exp(-phi),
+                                                       self.V.element.interpolation_points))
+        self.u = dolfinx.fem.Function(self.V)
+        self.rho = dolfinx.fem.Function(self.V, name="rho")
+        self._u_old = dolfinx.fem.Function(self.V)
+        u, w = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
+        dx_v = ufl.dx(metadata=_VERTEX)
+        self._inv_dt = dolfinx.fem.Constant(mesh, np.float64(1.0))
+        # the flux weight at quadrature points: e^{-phi} of the potential itself
+        self._a = dolfinx.fem.form(
+            self._inv_dt * self.weight * u * w * dx_v
+            + ufl.inner(_flux(D_ufl, ufl.exp(-phi) * ufl.grad(u)), ufl.grad(w)) * ufl.dx)
+        self._L = dolfinx.fem.form(self._inv_dt * self.weight * self._u_old * w * dx_v)
+        self._mass = dolfinx.fem.form(self.rho * dx_v)
+        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_rho_{id(self)}_", rtol)
+        self.t = 0.0
+
+    def set_state(self, rho0: Callable[[np.ndarray], np.ndarray] | float) -> None:
+        self.rho.interpolate(rho0 if callable(rho0) else
+                             (lambda x: np.full(x.shape[1], float(rho0))))
+        if not np.all(np.isfinite(self.rho.x.array)):
+            raise ConfigError("initial charge density contains NaN or inf")
+        self.u.x.array[:] = self.rho.x.array / self.weight.x.array
+        self.t = 0.0
+
+    def step(self, dt: float) -> None:
+        """One backward-Euler step (collective)."""
+        self._u_old.x.array[:] = self.u.x.array
+        self._inv_dt.value = 1.0 / dt
+        A = dolfinx.fem.petsc.assemble_matrix(self._a)
+        A.assemble()
+        b = dolfinx.fem.petsc.assemble_vector(self._L)
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        try:
+            self._ksp.solve(A, b, self.u.x.petsc_vec, f"charge step at t = {self.t:.6g}")
+        finally:
+            A.destroy()
+            b.destroy()
+        self.u.x.scatter_forward()
+        self.rho.x.array[:] = self.weight.x.array * self.u.x.array
+        self.t += dt
+
+    def mass(self) -> float:
+        """``sum_i m_i rho_i`` (lumped): conserved exactly by every step."""
+        return self.comm.allreduce(dolfinx.fem.assemble_scalar(self._mass), op=MPI.SUM)
+
+    def destroy(self) -> None:
+        self._ksp.destroy()
