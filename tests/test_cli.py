@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ import pytest
 
 import femhomog
 from femhomog import ConfigError, FemhomogError, SolverError
+from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
 from femhomog.cli.main import format_cell_summary, main
-from femhomog.io.config import CellJobConfig, load_cell_config
 from femhomog.io.logging import get_logger, setup_logging
 from femhomog.io.output import write_json_atomic
+from femhomog.micromag.config import LLG_SCHEMA
 
 GOOD = """
 [cell]
@@ -283,6 +285,18 @@ def test_print_config_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cell", "--print-config"]) == 0
     text = capsys.readouterr().out
     assert load_cell_config(None, text=text).cell.dim == 2
+
+
+@pytest.mark.parametrize(("job", "schema"), [("cell", CELL_SCHEMA), ("llg", LLG_SCHEMA)])
+def test_print_config_is_valid_toml_of_the_schema(job: str, schema: Any,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([job, "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert text == schema.template()
+    document = tomllib.loads(text)
+    assert list(document) == schema.section_names()  # every table, in order
+    schema.validate(document)
+    assert isinstance(schema.load(None, text=text), schema.config)
 
 
 def test_format_cell_summary_variants(tmp_path: Path) -> None:

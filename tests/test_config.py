@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from femhomog import ConfigError, FemhomogError
-from femhomog.io.config import (
-    CELL_SCHEMA,
-    CellJobConfig,
-    Field,
+from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
+from femhomog.io.schema import (
+    REQUIRED,
     Schema,
-    Section,
     apply_overrides,
     choice,
     integer,
-    load_cell_config,
+    option,
     real,
+    section,
+    section_of,
 )
 
 BASE = """
@@ -482,9 +484,9 @@ def test_template_round_trips(tmp_path: Path) -> None:
     assert cfg == load(BASE.replace('"1 + 0.5*sin(2*pi*y[0])"',
                                     '"1 + 0.5*sin(2*pi*y[0])*sin(2*pi*y[1])"'))
     # Every key of the schema is documented in the template.
-    for section in CELL_SCHEMA.sections:
-        assert f"[{section.name}]" in text
-        for fld in section.fields:
+    for sec in CELL_SCHEMA.sections:
+        assert f"[{sec.name}]" in text
+        for fld in sec.fields:
             assert f"{fld.name} = " in text
 
 
@@ -493,14 +495,32 @@ def test_template_commented_lines_are_valid_when_enabled(mesh_dir: Path) -> None
     assert load(text).cell.quadrature_degree == 8
 
 
+@section("run")
+class _RunSection:
+    steps: int = option(integer(1), 10, "number of steps")
+    dt: float = option(real(0), 0.1, "time step")
+    scheme: str = option(choice("euler", "midpoint"), "euler", "integrator")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ToyConfig:
+    run: _RunSection
+    raw: dict
+
+
+@section("a")
+class _RequiredSection:
+    x: int = option(integer(0), REQUIRED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _RequiredConfig:
+    a: _RequiredSection
+    raw: dict
+
+
 def test_generic_schema_reusable() -> None:
-    schema = Schema(job="toy", sections=(
-        Section("run", fields=(
-            Field("steps", integer(1), 10, "number of steps"),
-            Field("dt", real(0), 0.1, "time step"),
-            Field("scheme", choice("euler", "midpoint"), "euler", "integrator"),
-        )),
-    ))
+    schema = Schema.of(_ToyConfig, job="toy")
     assert schema.validate({}) == {"run": {"steps": 10, "dt": 0.1, "scheme": "euler"}}
     assert schema.validate({"run": {"dt": 1}})["run"]["dt"] == 1.0
     with pytest.raises(ConfigError, match=r"^run.dt must be a number > 0, got -1$"):
@@ -513,12 +533,95 @@ def test_generic_schema_reusable() -> None:
 
 
 def test_required_field() -> None:
-    from femhomog.io.config import REQUIRED
-
-    schema = Schema(job="r", sections=(Section("a", fields=(Field("x", integer(0), REQUIRED),)),))
+    schema = Schema.of(_RequiredConfig, job="r")
     with pytest.raises(ConfigError, match=r"^a.x is required \(an integer >= 0\)$"):
         schema.validate({})
     assert "# x = ..." in schema.template()
+
+
+def test_section_declared_once_drives_validation_template_and_typed_config() -> None:
+    schema = Schema.of(_ToyConfig, job="toy", header="toy job")
+    # the class attributes are the keys, in declaration order ...
+    sec = section_of(_RunSection)
+    assert sec.name == "run" and sec.field_names() == ["steps", "dt", "scheme"]
+    assert schema.sections == (sec,)
+    # ... they drive the template (help as comments, defaults as values) ...
+    text = schema.template()
+    assert text.startswith("# toy job\n")
+    assert "[run]\n# number of steps\nsteps = 10\n# time step\ndt = 0.1\n" in text
+    # ... validation, overrides and the typed, frozen configuration
+    cfg = schema.load(None, ("run.steps=3",), text="[run]\ndt = 1\n")
+    assert isinstance(cfg, _ToyConfig) and isinstance(cfg.run, _RunSection)
+    assert cfg.run == _RunSection(steps=3, dt=1.0, scheme="euler")
+    assert type(cfg.run.dt) is float
+    assert cfg.raw == {"run": {"steps": 3, "dt": 1.0, "scheme": "euler"}}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.run.steps = 4  # type: ignore[misc]
+    # the dataclass defaults are those of an empty table
+    assert _RunSection() == schema.load(None, text=text).run
+    with pytest.raises(ConfigError, match=r"^run.steps must be an integer >= 1, got 0$"):
+        schema.load(None, ("run.steps=0",), text="")
+
+
+def test_unknown_names_suggest_close_matches() -> None:
+    schema = Schema.of(_ToyConfig, job="toy")
+    with pytest.raises(ConfigError, match=r"^unknown key 'run.stpes' \(allowed: steps, dt, "
+                       r"scheme\); did you mean 'steps'\?$"):
+        schema.validate({"run": {"stpes": 1}})
+    with pytest.raises(ConfigError, match=r"^unknown section 'rnu' \(allowed: run\); did you "
+                       r"mean 'run'\?$"):
+        schema.validate({"rnu": {}})
+    with pytest.raises(ConfigError, match=r"^bad override 'run.shceme=x': unknown key "
+                       r"'run.shceme' .*did you mean 'scheme'\?$"):
+        schema.load(None, ("run.shceme=x",), text="")
+
+
+@section("check", check=lambda values: {**values, "derived": 2 * values["n"]})
+class _CheckedSection:
+    n: int = option(integer(0), 1, "n")
+    derived: int = 0  # not a key: filled in by the section's check
+
+
+@dataclass(frozen=True, kw_only=True)
+class _CheckedConfig:
+    check: _CheckedSection
+    raw: dict
+
+
+def _no_seven(values: dict, raw: dict) -> None:
+    if values["check"]["n"] == 7:
+        raise ConfigError("check.n must not be 7")
+    raw["check"]["seen"] = True
+
+
+def test_checks_and_attributes_that_are_not_keys() -> None:
+    schema = Schema.of(_CheckedConfig, job="c", checks=(_no_seven,))
+    assert section_of(_CheckedSection).field_names() == ["n"]
+    assert "derived" not in schema.template()
+    assert error_of_schema(schema, "[check]\nderived = 1\n").startswith(
+        "unknown key 'check.derived' (allowed: n)")
+    cfg = schema.load(None, text="[check]\nn = 5\n")
+    assert cfg.check == _CheckedSection(n=5, derived=10)
+    assert cfg.raw == {"check": {"n": 5, "derived": 10, "seen": True}}
+    assert error_of_schema(schema, "[check]\nn = 7\n") == "check.n must not be 7"
+
+
+def error_of_schema(schema: Schema, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        schema.load(None, text=text)
+    return str(info.value)
+
+
+def test_job_config_fields_must_be_sections_named_as_their_table() -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class Misnamed:
+        runs: _RunSection
+        raw: dict
+
+    with pytest.raises(TypeError, match="name the field 'run'"):
+        Schema.of(Misnamed, job="m")
+    with pytest.raises(TypeError, match="not declared with @section"):
+        section_of(dict)
 
 
 def test_validation_does_not_depend_on_cwd_for_absolute_paths(

@@ -339,7 +339,7 @@ def test_bad_input_one_line_error(tmp_path, name):
 
 def test_print_config_round_trips(tmp_path):
     """The annotated template is a valid configuration of the llg schema."""
-    from femhomog.io.config import load_llg_config
+    from femhomog.micromag.config import load_llg_config
 
     res = run_ok(["llg", "--print-config"], tmp_path)
     assert "[material]" in res.stdout and "[homogenized]" in res.stdout

@@ -47,7 +47,7 @@ from femhomog import SolverError, _fenicsx  # noqa: F401
 # isort: split
 from mpi4py import MPI
 
-from femhomog.io.config import load_llg_config
+from femhomog.micromag.config import load_llg_config
 from femhomog.micromag.job import run_llg_job
 from femhomog.micromag.sp4 import (
     REF_FIELD1_CROSSING_NS,

@@ -1,7 +1,7 @@
 """Driver of ``femhomog cell CONFIG --out DIR``: build the cell, solve, write ``tensors.json``.
 
 Physics lives in :mod:`femhomog.cell.correctors`; this module only turns a validated
-:class:`femhomog.io.config.CellJobConfig` into a :class:`PeriodicCell`, runs it and
+:class:`femhomog.cell.config.CellJobConfig` into a :class:`PeriodicCell`, runs it and
 writes the results (atomically, rank 0).
 """
 
@@ -24,10 +24,10 @@ import dolfinx
 from mpi4py import MPI
 
 from femhomog.cell.bloch import BlochSolver
+from femhomog.cell.config import CellJobConfig
 from femhomog.cell.effective import homogenize_cell
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
-from femhomog.io.config import CellJobConfig
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_csv_atomic, write_json_atomic
 from femhomog.meshes import inclusion_cell, laminate_cell, periodic_box_mesh, read_cell_mesh

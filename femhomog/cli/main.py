@@ -36,16 +36,10 @@ from typing import Any
 import numpy as np
 
 from femhomog import ConfigError, FemhomogError, __version__
-from femhomog.io.config import (
-    CELL_SCHEMA,
-    LLG_SCHEMA,
-    CellJobConfig,
-    LlgJobConfig,
-    Schema,
-    load_cell_config,
-    load_llg_config,
-)
+from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
+from femhomog.io.schema import Schema
+from femhomog.micromag.config import LLG_SCHEMA, LlgJobConfig, load_llg_config
 
 __all__ = [
     "JobCommand",

@@ -1,35 +1,27 @@
-"""Input/output: TOML job configurations, result files, MPI-aware logging.
+"""Input/output: the TOML schema engine, result files, MPI-aware logging.
 
-Pure Python (plus numpy); importing it does not import dolfinx or mpi4py.
+``schema``   declaring job configurations (sections of typed options), validation,
+             ``--set`` overrides, the ``--print-config`` template
+``values``   value types several job schemas share (matrices, coefficients a(y))
+``output``   atomic JSON/CSV writers
+``logging``  rank-0 logging
+
+The job schemas live next to their physics (``femhomog.cell.config``,
+``femhomog.micromag.config``).  Pure Python (plus numpy); importing it does not
+import dolfinx or mpi4py.
 """
 
-from femhomog.io.config import (
-    CELL_SCHEMA,
-    CellJobConfig,
-    CellSection,
-    Field,
-    OutputSection,
-    Schema,
-    Section,
-    SolverSection,
-    apply_overrides,
-    load_cell_config,
-)
 from femhomog.io.logging import get_logger, setup_logging
 from femhomog.io.output import write_json_atomic
+from femhomog.io.schema import Schema, Section, apply_overrides, option, section
 
 __all__ = [
-    "CELL_SCHEMA",
-    "CellJobConfig",
-    "CellSection",
-    "Field",
-    "OutputSection",
     "Schema",
     "Section",
-    "SolverSection",
     "apply_overrides",
     "get_logger",
-    "load_cell_config",
+    "option",
+    "section",
     "setup_logging",
     "write_json_atomic",
 ]

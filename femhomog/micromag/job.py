@@ -53,7 +53,6 @@ from femhomog import (
 import dolfinx
 from mpi4py import MPI
 
-from femhomog.io.config import LlgJobConfig, parse_variable_expression
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_json_atomic
 from femhomog.meshes import magnets, periodic_box_mesh, read_cell_mesh
@@ -66,6 +65,7 @@ from femhomog.micromag.checkpoint import (
     read_checkpoint_meta,
     restore_checkpoint,
 )
+from femhomog.micromag.config import LlgJobConfig, parse_variable_expression
 from femhomog.micromag.demag.base import DemagSolver, StrayField
 from femhomog.micromag.driver import (
     AdaptiveStepper,

@@ -1,0 +1,112 @@
+"""Value types shared by several job schemas.
+
+Square matrices of numbers or expressions (a coefficient tensor, A^H), the
+coefficient ``a(y)`` of the cell and exchange terms (a number, an expression
+in ``y`` or a matrix of those) and the cell types of structured meshes.  Pure
+Python plus numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from femhomog import ConfigError
+from femhomog.io.schema import Validator, is_number, show
+
+__all__ = [
+    "CELL_TYPES_BY_DIM",
+    "COEFFICIENT",
+    "DEFAULT_CELL_TYPE",
+    "DIM_OF_CELL_TYPE",
+    "MATRIX",
+    "convert_coefficient",
+    "fit_cell_type",
+    "square_matrix",
+]
+
+#: Cell types of the structured unit-cell meshes, by space dimension.
+CELL_TYPES_BY_DIM: dict[int, tuple[str, ...]] = {
+    1: ("interval",),
+    2: ("triangle", "quadrilateral"),
+    3: ("tetrahedron", "hexahedron"),
+}
+DEFAULT_CELL_TYPE = {1: "interval", 2: "quadrilateral", 3: "hexahedron"}
+DIM_OF_CELL_TYPE = {ct: d for d, cts in CELL_TYPES_BY_DIM.items() for ct in cts}
+
+MATRIX = "a d x d matrix (list of d lists of d entries, d = 1, 2 or 3)"
+
+
+def square_matrix(value: Any, key: str, *, allow_strings: bool) -> list[list[Any]]:
+    """Check a square matrix (rows of numbers or, if allowed, expressions).
+
+    Numbers become floats.  The diagonal must be positive, and a fully numeric
+    matrix must have a positive definite symmetric part: otherwise the cell
+    problem is not coercive.  Entries that are expressions are checked by the
+    physics code.
+    """
+    rows = value
+    if not rows or len(rows) > 3 or not all(isinstance(r, list) for r in rows):
+        raise ValueError
+    n = len(rows)
+    out: list[list[Any]] = []
+    for i, row in enumerate(rows):
+        if len(row) != n:
+            raise ConfigError(
+                f"{key} must be a square matrix, but row {i + 1} has {len(row)} entries "
+                f"instead of {n}"
+            )
+        new_row: list[Any] = []
+        for entry in row:
+            if is_number(entry) and math.isfinite(entry):
+                new_row.append(float(entry))
+            elif allow_strings and isinstance(entry, str) and entry.strip():
+                new_row.append(entry)
+            else:
+                kind = "numbers or expression strings" if allow_strings else "numbers"
+                raise ConfigError(f"{key}: matrix entries must be {kind}, got {show(entry)}")
+        out.append(new_row)
+    for i in range(n):
+        if isinstance(out[i][i], float) and out[i][i] <= 0:
+            raise ConfigError(f"{key}: diagonal entries must be > 0, got {show(out[i][i])}")
+    if all(isinstance(e, float) for row in out for e in row):
+        import numpy as np  # local: keeps `femhomog.io` import light
+
+        a = np.array(out)
+        if np.linalg.eigvalsh(0.5 * (a + a.T)).min() <= 0:
+            raise ConfigError(f"{key}: the matrix (its symmetric part) must be positive definite")
+    return out
+
+
+def convert_coefficient(value: Any, key: str) -> str | float | list[list[Any]]:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError
+        return value
+    if is_number(value):
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{key} must be > 0, got {show(value)}")
+        return float(value)
+    if isinstance(value, list):
+        return square_matrix(value, key, allow_strings=True)
+    raise ValueError
+
+
+#: A coefficient ``a(y)``: a number > 0, an expression string or a matrix of those.
+COEFFICIENT = Validator(f"a number > 0, an expression string in y[0], y[1], y[2] or {MATRIX}",
+                        convert_coefficient)
+
+
+def fit_cell_type(values: dict[str, Any], section: str) -> None:
+    """Fill the default ``cell_type`` of ``dim`` in ``values``, or check that it fits.
+
+    ``values`` is the table ``[section]`` with keys ``dim`` (not None) and
+    ``cell_type``.
+    """
+    dim, cell_type = values["dim"], values["cell_type"]
+    if cell_type is None:
+        values["cell_type"] = DEFAULT_CELL_TYPE[dim]
+    elif DIM_OF_CELL_TYPE[cell_type] != dim:
+        fitting = " or ".join(CELL_TYPES_BY_DIM[dim])
+        raise ConfigError(f"{section}.cell_type '{cell_type}' does not fit {section}.dim = {dim} "
+                          f"(use {fitting})")

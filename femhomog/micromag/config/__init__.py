@@ -1,0 +1,229 @@
+"""The ``femhomog llg`` job configuration: its schema and loader.
+
+``model``   the sections of the physical model: ``[mesh]``, ``[material]``,
+            ``[anisotropy]``, ``[zeeman]``, ``[initial]``, ``[demag]``, ``[homogenized]``
+``run``     how the run proceeds: ``[time]``, ``[relax]``, ``[solver]``, ``[output]``
+``values``  the LLG value converters, expressions in ``t`` and ``x``
+            (:func:`parse_variable_expression`) and the ``tensors.json`` reader
+
+Each section is declared once with :func:`femhomog.io.schema.section`; this
+module joins them into :class:`LlgJobConfig` and :data:`LLG_SCHEMA` with the
+rules across sections.  Pure Python plus numpy: importing it does not import
+dolfinx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from femhomog import ConfigError
+from femhomog.io.schema import Schema
+from femhomog.micromag.config.model import (
+    DEMAG_METHODS,
+    INITIAL_TYPES,
+    LLG_UNITS,
+    MESH_BUILDERS,
+    ZEEMAN_UNITS,
+    AnisotropySection,
+    DemagSection,
+    HomogenizedSection,
+    InitialSection,
+    LlgMaterialSection,
+    LlgMeshSection,
+    ZeemanSection,
+)
+from femhomog.micromag.config.run import (
+    INTEGRATORS,
+    LlgOutputSection,
+    LlgSolverSection,
+    RelaxSection,
+    TimeSection,
+)
+from femhomog.micromag.config.values import parse_variable_expression, read_homogenized_matrix
+
+__all__ = [
+    "DEMAG_METHODS",
+    "INITIAL_TYPES",
+    "INTEGRATORS",
+    "LLG_SCHEMA",
+    "LLG_UNITS",
+    "MESH_BUILDERS",
+    "ZEEMAN_UNITS",
+    "AnisotropySection",
+    "DemagSection",
+    "HomogenizedSection",
+    "InitialSection",
+    "LlgJobConfig",
+    "LlgMaterialSection",
+    "LlgMeshSection",
+    "LlgOutputSection",
+    "LlgSolverSection",
+    "RelaxSection",
+    "TimeSection",
+    "ZeemanSection",
+    "load_llg_config",
+    "parse_variable_expression",
+    "read_homogenized_matrix",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlgJobConfig:
+    """A validated LLG job; ``raw`` is the JSON-serializable merged configuration."""
+
+    mesh: LlgMeshSection
+    material: LlgMaterialSection
+    anisotropy: AnisotropySection
+    zeeman: ZeemanSection
+    initial: InitialSection
+    time: TimeSection
+    demag: DemagSection
+    relax: RelaxSection
+    homogenized: HomogenizedSection
+    solver: LlgSolverSection
+    output: LlgOutputSection
+    raw: dict
+
+    @property
+    def si(self) -> bool:
+        return self.material.units == "SI"
+
+
+# --------------------------------------------------------------------------
+# Rules across sections (run in this order, after the sections' own checks)
+# --------------------------------------------------------------------------
+
+
+def _expression_dim(values: dict[str, dict[str, Any]]) -> int:
+    """Dimension for parsing expressions: the box's, or 3 (checked again on the mesh)."""
+    dim = values["mesh"]["dim"]
+    return dim if dim is not None else 3
+
+
+def _check_exchange(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """The exchange is given once (material or [homogenized]) and fits the mesh.
+
+    Reads ``a0`` of ``homogenized.matrix_from`` into ``homogenized.matrix``.
+    """
+    mesh, mat, hom = values["mesh"], values["material"], values["homogenized"]
+    si = mat["units"] == "SI"
+    hom["matrix"] = None
+    if hom["matrix_from"] is not None:
+        hom["matrix"] = read_homogenized_matrix(hom["matrix_from"])
+        n = len(hom["matrix"])
+        if mesh["dim"] is not None and n != mesh["dim"]:
+            raise ConfigError(f"homogenized.matrix_from: a0 is {n} x {n} but mesh.dim = "
+                              f"{mesh['dim']}")
+        own = "A" if si else "exchange"
+        if mat[own] is not None:
+            raise ConfigError(f"give either material.{own} or homogenized.matrix_from, not both")
+        raw["homogenized"]["matrix"] = hom["matrix"]
+    elif si and mat["A"] is None:
+        raise ConfigError("material.A is required for material.units = 'SI' (exchange "
+                          "stiffness in J/m) unless homogenized.matrix_from is given")
+    elif not si and mat["exchange"] is None:
+        raise ConfigError("material.exchange is required (a number > 0, an expression in y or "
+                          "a d x d matrix) unless homogenized.matrix_from is given")
+
+    exchange = mat["exchange"]
+    if isinstance(exchange, list):
+        n = len(exchange)
+        if mesh["dim"] is not None and n != mesh["dim"]:
+            raise ConfigError(f"material.exchange must be a {mesh['dim']} x {mesh['dim']} matrix "
+                              f"(mesh.dim = {mesh['dim']}), got {n} x {n}")
+        from femhomog.expression import parse_expression
+
+        for i, row in enumerate(exchange):
+            for j, entry in enumerate(row):
+                parse_expression(entry, n, what=f"material.exchange[{i}][{j}]")
+    elif isinstance(exchange, str):
+        from femhomog.expression import parse_expression
+
+        parse_expression(exchange, _expression_dim(values), what="material.exchange")
+
+
+def _check_field_units(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """SI-only anisotropy K and field units; fills the default ``zeeman.unit``."""
+    si = values["material"]["units"] == "SI"
+    if values["anisotropy"]["K"] is not None and not si:
+        raise ConfigError("anisotropy.K (J/m^3) needs material.units = 'SI'; give the "
+                          "dimensionless anisotropy.q")
+    zee = values["zeeman"]
+    if zee["unit"] is None:
+        zee["unit"] = "A/m" if si else "Ms"
+    elif zee["unit"] != "Ms" and not si:
+        raise ConfigError(f"zeeman.unit = '{zee['unit']}' needs material.units = 'SI' "
+                          "(nondimensional fields are in units of Ms)")
+    if zee["h"] is not None:
+        for i, entry in enumerate(zee["h"]):
+            parse_variable_expression(entry, "t", 1, what=f"zeeman.h[{i}]")
+    raw["zeeman"]["unit"] = zee["unit"]
+
+
+def _check_demag_mesh(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """A stray field needs a free 3D tetrahedral magnet (the shell method a builder)."""
+    mesh, dem = values["mesh"], values["demag"]
+    if dem["method"] == "none":
+        return
+    where = f"demag.method = '{dem['method']}'"
+    if mesh["periodic"]:
+        raise ConfigError(f"{where} needs a free magnet: set mesh.periodic = false (the stray "
+                          "field of a periodic array is not an open-boundary problem)")
+    if mesh["dim"] not in (None, 3):
+        raise ConfigError(f"{where} needs a 3D magnet, got mesh.dim = {mesh['dim']}")
+    if mesh["dim"] == 3 and mesh["file"] is None and mesh["builder"] is None \
+            and mesh["cell_type"] != "tetrahedron":
+        raise ConfigError(f"{where} needs tetrahedra: set mesh.cell_type = 'tetrahedron' or "
+                          "use mesh.builder")
+    if dem["method"] == "shell" and mesh["builder"] is None:
+        raise ConfigError("demag.method = 'shell' meshes air and shell around the magnet: it "
+                          "needs mesh.builder")
+
+
+def _check_initial_expressions(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """``initial.expressions`` parse as expressions in x of the mesh dimension."""
+    expressions = values["initial"]["expressions"]
+    if expressions is not None:
+        for i, entry in enumerate(expressions):
+            parse_variable_expression(entry, "x", _expression_dim(values),
+                                      what=f"initial.expressions[{i}]")
+
+
+LLG_SCHEMA = Schema.of(
+    LlgJobConfig,
+    job="llg",
+    header=(
+        "femhomog llg job: Landau-Lifshitz-Gilbert dynamics (LL paper (3.1), or (3.2) with A^H).\n"
+        "Run: femhomog llg THIS.toml --out DIR [--set section.key=value ...]\n"
+        "Continue from DIR/checkpoint: femhomog llg THIS.toml --restart DIR\n"
+        "Writes DIR/averages.csv (t, <m>, energies, max | |m|-1 |), DIR/run.json, DIR/m.bp."
+    ),
+    checks=(_check_exchange, _check_field_units, _check_demag_mesh, _check_initial_expressions),
+)
+
+
+def load_llg_config(
+    path: str | Path | None,
+    overrides: Sequence[str] = (),
+    *,
+    text: str | None = None,
+) -> LlgJobConfig:
+    """Load and validate an LLG-job configuration (see :data:`LLG_SCHEMA`).
+
+    Besides the per-section rules this checks, before any mesh is built: the
+    exchange is given exactly once (``material.exchange``/``material.A`` or
+    ``[homogenized]``), ``a0`` of ``homogenized.matrix_from`` exists and fits
+    ``mesh.dim``, expressions parse (``y`` in the exchange, ``t`` in the field,
+    ``x`` in the initial magnetization), SI-only keys in SI runs, and the
+    uniform initial value.  Arguments as for
+    :func:`femhomog.cell.config.load_cell_config`.
+
+    Raises
+    ------
+    ConfigError
+        The first problem found, as one line naming the key.
+    """
+    return LLG_SCHEMA.load(path, overrides, text=text)

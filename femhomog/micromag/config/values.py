@@ -1,0 +1,227 @@
+"""Value converters of the LLG schema, and the expression and tensors.json readers."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from femhomog import ConfigError
+from femhomog.io.schema import Validator, is_int, is_number, show
+from femhomog.io.values import MATRIX, square_matrix
+
+__all__ = [
+    "CHECKPOINT_WALL_DEFAULT",
+    "PROGRESS_DEFAULT",
+    "convert_checkpoint_every",
+    "convert_checkpoint_wall",
+    "convert_expressions3",
+    "convert_lengths",
+    "convert_progress",
+    "parse_variable_expression",
+    "read_homogenized_matrix",
+    "vector3",
+]
+
+#: Default wall-clock seconds between two progress lines (output.progress = true).
+PROGRESS_DEFAULT = 5.0
+#: Default wall-clock seconds between two checkpoints (output.checkpoint_wall).
+CHECKPOINT_WALL_DEFAULT = 600.0
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def parse_variable_expression(value: Any, variable: str, dim: int, *, what: str) -> Any:
+    """Parse an expression of the config language in ``t`` (scalar) or ``x`` (vector).
+
+    :mod:`femhomog.expression` knows one variable, the cell variable ``y``; the
+    LLG job also needs the time ``t`` (applied field) and the position ``x``
+    (initial magnetization).  The text is parsed by Python's :mod:`ast` (never
+    executed), the variable is renamed to ``y`` (``t -> y[0]``, ``x[i] -> y[i]``)
+    and handed to :func:`femhomog.expression.parse_expression`, whose whitelist
+    therefore applies unchanged; error messages are translated back.
+
+    Parameters
+    ----------
+    value
+        A number or an expression string.
+    variable
+        ``"t"`` (evaluate at points of shape ``(N, 1)``) or ``"x"`` (``(N, >= dim)``).
+    dim
+        Number of components of ``x`` (1 for ``t``).
+    what
+        Start of error messages, e.g. ``"zeeman.h[2]"``.
+
+    Returns
+    -------
+    femhomog.expression.Expression
+        Evaluate it with ``expr.evaluate(points)``.
+
+    Raises
+    ------
+    ConfigError
+        Anything the expression whitelist rejects, or the name ``y``.
+    """
+    import ast
+
+    from femhomog.expression import parse_expression
+
+    if variable not in ("t", "x"):
+        raise ValueError(f"variable must be 't' or 'x', got {variable!r}")
+    if variable == "t":
+        dim = 1
+        allowed = "t"
+    else:
+        allowed = "x[0]" if dim == 1 else f"x[0..{dim - 1}]"
+    if not isinstance(value, str) or isinstance(value, bool):
+        if is_number(value):
+            return parse_expression(value, dim, what=what)
+        raise ConfigError(f"{what} must be a number or an expression in {allowed} (a string), "
+                          f"got {show(value)}")
+    src = value.strip()
+    try:
+        tree = ast.parse(src, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None  # parse_expression reports it (on the untranslated text: no variable)
+    text = src
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "y":
+                raise ConfigError(f"{what} '{_one_line(src)}': unknown name 'y' (the variable "
+                                  f"here is {allowed})")
+            if variable == "t" and isinstance(node, ast.Subscript):
+                raise ConfigError(f"{what} '{_one_line(src)}': indexing '{ast.unparse(node)}' is "
+                                  "not allowed (the variable here is the time t)")
+
+        class _Rename(ast.NodeTransformer):
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                if node.id != variable:
+                    return node
+                if variable == "t":
+                    return ast.Subscript(value=ast.Name(id="y", ctx=ast.Load()),
+                                         slice=ast.Constant(0), ctx=ast.Load())
+                return ast.Name(id="y", ctx=node.ctx)
+
+        text = ast.unparse(_Rename().visit(tree))
+    try:
+        return parse_expression(text, dim, what=what)
+    except ConfigError as exc:
+        message = str(exc)
+        head = f"{what} '"
+        if message.startswith(head) and "': " in message[len(head):]:
+            detail = message[len(head):].split("': ", 1)[1]
+            if variable == "t":
+                detail = detail.replace("y[0]", "t")
+            detail = re.sub(r"\by\b", variable, detail)
+            message = f"{what} '{_one_line(src)}': {detail}"
+        raise ConfigError(message) from None
+
+
+def convert_lengths(value: Any, key: str) -> float | list[float]:
+    if is_number(value):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError
+        return float(value)
+    if (isinstance(value, list) and 1 <= len(value) <= 3
+            and all(is_number(v) and math.isfinite(v) and v > 0 for v in value)):
+        return [float(v) for v in value]
+    raise ValueError
+
+
+def vector3(*, nonzero: bool) -> Validator:
+    describe = "3 finite numbers" + (", not all zero" if nonzero else "") + ", e.g. [0, 0, 1]"
+
+    def convert(value: Any, key: str) -> list[float]:
+        if not (isinstance(value, list) and len(value) == 3
+                and all(is_number(v) and math.isfinite(v) for v in value)):
+            raise ValueError
+        out = [float(v) for v in value]
+        if nonzero and not any(out):
+            raise ValueError
+        return out
+
+    return Validator(describe, convert)
+
+
+def convert_expressions3(value: Any, key: str) -> list[float | str]:
+    """Three numbers or non-empty expression strings (parsed in the loader)."""
+    if not (isinstance(value, list) and len(value) == 3):
+        raise ValueError
+    out: list[float | str] = []
+    for v in value:
+        if is_number(v) and math.isfinite(v):
+            out.append(float(v))
+        elif isinstance(v, str) and v.strip():
+            out.append(v)
+        else:
+            raise ValueError
+    return out
+
+
+def convert_progress(value: Any, key: str) -> float | None:
+    """``false`` -> None (off), ``true`` -> 5 s, a number -> seconds between lines."""
+    if isinstance(value, bool):
+        return PROGRESS_DEFAULT if value else None
+    if is_number(value) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError
+
+
+
+
+def convert_checkpoint_every(value: Any, key: str) -> int:
+    """``false`` or 0 -> 0 (off), an integer N >= 1 -> every N steps."""
+    if value is False:
+        return 0
+    if is_int(value) and value >= 0:
+        return int(value)
+    raise ValueError
+
+
+def convert_checkpoint_wall(value: Any, key: str) -> float:
+    """``false`` or 0 -> 0.0 (off), a number > 0 -> seconds of wall time."""
+    if value is False:
+        return 0.0
+    if is_number(value) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return float(value)
+    raise ValueError
+
+
+
+def read_homogenized_matrix(path: Path, key: str = "homogenized.matrix_from") -> list[list[float]]:
+    """The matrix ``a0`` of a ``tensors.json`` written by ``femhomog cell``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable or invalid JSON, no ``a0``, or ``a0`` not a symmetric positive
+        definite matrix of numbers.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{key}: {path} is not a JSON file ({exc})") from None
+    if not isinstance(data, dict) or "a0" not in data:
+        raise ConfigError(f"{key}: {path} has no 'a0' (expected the tensors.json written by "
+                          "`femhomog cell`)")
+    a0 = data["a0"]
+    if is_number(a0):  # a 1D cell may store a scalar
+        a0 = [[a0]]
+    what = f"{key}: a0 of {path}"
+    try:
+        a = square_matrix(a0, what, allow_strings=False)
+    except ValueError:
+        raise ConfigError(f"{what} must be {MATRIX}, got {show(a0)}") from None
+    n = len(a)
+    scale = max(abs(v) for row in a for v in row)
+    if any(abs(a[i][j] - a[j][i]) > 1e-10 * scale for i in range(n) for j in range(i)):
+        raise ConfigError(f"{what} is not symmetric: {show(a)}")
+    return [[0.5 * (a[i][j] + a[j][i]) for j in range(n)] for i in range(n)]
+
