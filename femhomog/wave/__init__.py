@@ -5,6 +5,7 @@ equations (14) of the wave paper.
                 periodic boxes (pure numpy)
 ``fine_scale``  the fine-scale equation (13): GLL spectral elements with a lumped mass,
                 explicit leapfrog of order 2 or 4 (dolfinx, PETSc)
+``chebyshev``   time-exact propagation of the space-discrete equation (Chebyshev series)
 
 Importing this package does not import dolfinx: the dolfinx classes load on first
 access, e.g. ``from femhomog.wave import FineScaleWave``.
@@ -20,9 +21,10 @@ from femhomog.wave.fourier import (
     relative_l2_error,
 )
 
-_LAZY = {"FineScaleWave": "fine_scale", "LeapfrogStepper": "fine_scale", "WaveSource": "fine_scale"}
+_LAZY = {"ChebyshevPropagator": "chebyshev", "FineScaleWave": "fine_scale", "LeapfrogStepper": "fine_scale", "WaveSource": "fine_scale"}
 
 __all__ = [
+    "ChebyshevPropagator",
     "EffectiveFourierSolver",
     "FineScaleWave",
     "LeapfrogStepper",
