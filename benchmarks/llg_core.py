@@ -95,10 +95,10 @@ from petsc4py import PETSc
 import femhomog
 from femhomog.io.output import write_json_atomic
 from femhomog.meshes import periodic_box_mesh
-from femhomog.micromag.fields import Exchange, UniaxialAnisotropy
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import Exchange, UniaxialAnisotropy
 
 COEFFICIENT = {
     2: "1 + 0.5*sin(2*pi*y[0])*cos(2*pi*y[1])",

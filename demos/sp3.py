@@ -82,7 +82,7 @@
 # ## Numerical choices, and why
 #
 # *Space.*  P1 tetrahedra (gmsh, unstructured); exchange with exact
-# integration, anisotropy with vertex quadrature (`fields.py`), stray field by
+# integration, anisotropy with vertex quadrature (`micromag/terms/`), stray field by
 # Fredkin-Koehler FEM-BEM with the lumped nodal field, whose discrete energy
 # $-\frac12 (H_h, m_h)_h$ is the variational one.  The energies converge from
 # below as $h \to 0$ (the uniform state's stray-field energy is $1/3$ exactly,
@@ -142,10 +142,10 @@ from femhomog.meshes.magnets import cuboid
 from femhomog.micromag.demag.base import StrayField
 from femhomog.micromag.demag.fembem import FredkinKoehler
 from femhomog.micromag.driver import FixedStepper
-from femhomog.micromag.fields import Exchange, UniaxialAnisotropy
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.relax import relax
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import Exchange, UniaxialAnisotropy
 
 #: Anisotropy quality factor q = 2 K_u / (mu0 Ms^2) = K_u / K_m of SP3.
 Q = 0.1

@@ -44,10 +44,10 @@ from femhomog.micromag.demag.fembem import (
     lindholm_weights,
     triangle_geometry,
 )
-from femhomog.micromag.fields import Exchange
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import Exchange
 
 FOUR_PI = 4 * math.pi
 

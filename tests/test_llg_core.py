@@ -32,16 +32,16 @@ from mpi4py import MPI
 
 from femhomog.meshes import periodic_box_mesh
 from femhomog.micromag import Units, gilbert_to_landau_lifshitz, landau_lifshitz_to_gilbert
-from femhomog.micromag.fields import (
+from femhomog.micromag.midpoint import MidpointIntegrator
+from femhomog.micromag.problem import LLGProblem, tangent_basis
+from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import (
     Exchange,
     ExtraField,
     UniaxialAnisotropy,
     Zeeman,
     tensor_gauss_metadata,
 )
-from femhomog.micromag.midpoint import MidpointIntegrator
-from femhomog.micromag.problem import LLGProblem, tangent_basis
-from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
 
 TH0, H, ALPHA = 1.0, 2.0, 0.3
 

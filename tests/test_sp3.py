@@ -46,8 +46,8 @@ from demo_loader import load_demo
 from mpi4py import MPI
 
 from femhomog.micromag.demag.base import StrayField
-from femhomog.micromag.fields import Exchange, UniaxialAnisotropy
 from femhomog.micromag.problem import LLGProblem
+from femhomog.micromag.terms import Exchange, UniaxialAnisotropy
 
 #: Published single-domain limit and energy density (Rave, Fabian, Hubert 1998).
 L_PUBLISHED, E_PUBLISHED = 8.47, 0.3027

@@ -1,8 +1,8 @@
 """Micromagnetics: the Landau-Lifshitz(-Gilbert) equation (LL paper (3.1), (3.2)).
 
 ``units``          SI <-> nondimensional scaling (Gilbert and LL forms), in one place
-``fields``         field terms with energies: exchange a(x/eps) or A^H, anisotropy, Zeeman,
-                   applied field h(x, t), hook
+``terms``          field terms, one per module, the field derived from the energy:
+                   exchange a(x/eps) or A^H, anisotropy, Zeeman, applied field h(x, t), hook
 ``problem``        :class:`LLGProblem`: P1 magnetization, (periodic) constraint, nodal checks
 ``tangent_plane``  Alouges' tangent-plane theta-scheme (linear, first order, energy-stable)
 ``midpoint``       implicit midpoint rule with SNES (second order, nodal |m| exact), step doubling
@@ -28,13 +28,13 @@ from femhomog.micromag.units import (
 
 # name -> submodule, imported lazily (they import dolfinx)
 _LAZY = {
-    "FieldTerm": "fields",
-    "AppliedField": "fields",
-    "Exchange": "fields",
-    "UniaxialAnisotropy": "fields",
-    "Zeeman": "fields",
-    "ExtraField": "fields",
-    "lumped_measure": "fields",
+    "FieldTerm": "terms",
+    "AppliedField": "terms",
+    "Exchange": "terms",
+    "UniaxialAnisotropy": "terms",
+    "Zeeman": "terms",
+    "ExtraField": "terms",
+    "lumped_measure": "terms",
     "LLGProblem": "problem",
     "TangentPlaneIntegrator": "tangent_plane",
     "NodalTangentConstraint": "tangent_plane",

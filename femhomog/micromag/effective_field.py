@@ -3,7 +3,7 @@
 With the lumped mass ``M`` (vertex quadrature) the Galerkin effective field of
 an :class:`~femhomog.micromag.problem.LLGProblem` is a nodal vector: ``K`` the
 (periodic-reduced) matrix of the implicit bilinear forms of
-:mod:`femhomog.micromag.fields`, ``F`` the assembled explicit field forms.  The
+:mod:`femhomog.micromag.terms`, ``F`` the assembled explicit field forms.  The
 implicit midpoint rule evaluates it at every Newton residual, and the
 relaxation mode stops when the torque ``max_i |m_i x H_i|`` (the right-hand
 side of (3.1) without damping, which vanishes exactly at equilibria) is small.

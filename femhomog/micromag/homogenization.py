@@ -44,7 +44,7 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from femhomog.micromag.fields import lumped_measure
+from femhomog.micromag.terms import lumped_measure
 from femhomog.periodic import LinearConstraint, mesh_bounding_box
 
 __all__ = [

@@ -76,11 +76,11 @@ from femhomog.micromag.driver import (
     OutputScales,
     write_state_npz,
 )
-from femhomog.micromag.fields import Exchange, FieldTerm, UniaxialAnisotropy, Zeeman
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.relax import relax
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import Exchange, FieldTerm, UniaxialAnisotropy, Zeeman
 from femhomog.micromag.units import Units
 from femhomog.periodic import mesh_bounding_box
 

@@ -6,7 +6,7 @@ discrete effective field is the nodal vector
     H_h(m) = M^{-1} ( -K m + F(m, t) ),
 
 ``K`` the (periodic-reduced) matrix of the implicit bilinear forms and ``F`` the
-assembled explicit field forms of :mod:`.fields`.  The semi-discrete LL
+assembled explicit field forms of :mod:`.terms`.  The semi-discrete LL
 equation (3.1a) is then a system of ODEs at the (master) nodes ``i``:
 
     dm_i/dt = -m_i x H_i - alpha m_i x (m_i x H_i).

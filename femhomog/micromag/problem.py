@@ -34,7 +34,7 @@ import ufl
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from femhomog.micromag.fields import FieldTerm, lumped_measure
+from femhomog.micromag.terms import FieldTerm, lumped_measure
 from femhomog.micromag.units import check_damping
 from femhomog.periodic import LinearConstraint, periodic_constraint
 
@@ -108,7 +108,7 @@ class LLGProblem:
         The mesh (1D, 2D or 3D).  With ``periodic=True`` it must be a box whose
         opposite faces match (e.g. :func:`femhomog.meshes.periodic_box_mesh`).
     terms
-        Field terms (:mod:`femhomog.micromag.fields`).
+        Field terms (:mod:`femhomog.micromag.terms`).
     alpha
         Damping ``alpha >= 0`` of (3.1).
     periodic

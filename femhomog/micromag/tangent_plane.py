@@ -12,7 +12,7 @@ the nodes) the scheme seeks the velocity ``v`` in the discrete tangent space
 and sets ``m^{n+1}_i = (m^n_i + k v_i) / |m^n_i + k v_i|`` at every node.
 ``(., .)_h`` is the lumped (vertex-quadrature) inner product, ``b`` the
 implicit bilinear form of the field terms (exchange, anisotropy; see
-:mod:`.fields`), and the right-hand side collects every term's field.  Testing
+:mod:`.terms`), and the right-hand side collects every term's field.  Testing
 (TPS) with ``phi = v`` gives, for ``theta >= 1/2`` and time-independent input,
 
     E(m^n + k v) - E(m^n) = -k alpha/(1 + alpha^2) ||v||_h^2 - k^2 (theta - 1/2) b(v, v) <= 0,

@@ -1,7 +1,7 @@
 """Scaling of the Landau-Lifshitz-Gilbert equation: SI <-> the papers' nondimensional form.
 
 This is the *only* place where SI material parameters are turned into the
-nondimensional numbers used by the forms in :mod:`femhomog.micromag.fields`
+nondimensional numbers used by the forms in :mod:`femhomog.micromag.terms`
 (pure python/numpy: no dolfinx import).
 
 SI model (Gilbert form)
@@ -119,7 +119,7 @@ class Units:
     """SI material parameters and the nondimensional scaling of (3.1).
 
     Create with :meth:`from_si`.  All conversions between SI and the
-    nondimensional quantities of :mod:`femhomog.micromag.fields` go through
+    nondimensional quantities of :mod:`femhomog.micromag.terms` go through
     this class (see the module docstring for the derivation).
 
     Attributes

@@ -11,9 +11,11 @@ its energy is ``E_demag = -1/2 int_Omega H_s . m``.
 
 A :class:`DemagSolver` computes the *nodal* field ``H_s`` of a P1
 magnetization on the magnet mesh; :class:`StrayField` wraps any solver as an
-explicit :class:`~femhomog.micromag.fields.FieldTerm` (field linear in ``m``,
-energy factor 1/2), so the integrators and the driver treat every method the
-same way.  The methods:
+explicit :class:`~femhomog.micromag.terms.FieldTerm` (field linear in ``m``,
+energy factor 1/2) through the :class:`~femhomog.micromag.terms.ExtraField`
+hook, so the integrators and the driver treat every method the same way.  Its
+field form is the computed nodal field, not a derivative of the energy form
+(``H_s(m)`` is not a UFL expression of ``m``).  The methods:
 
 ``fembem.FredkinKoehler``       FEM-BEM (Fredkin & Koehler 1990), dense double layer
 ``shell.ShellTransformation``   sparse: air region + shell mapped to infinity
@@ -33,7 +35,7 @@ from femhomog import (
 # isort: split
 import dolfinx
 
-from femhomog.micromag.fields import ExtraField
+from femhomog.micromag.terms import ExtraField
 
 __all__ = ["DemagSolver", "StrayField"]
 
