@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ import pytest
 
 import femhomog
 from femhomog import ConfigError, FemhomogError, SolverError
+from femhomog.cell.command import format_cell_summary
 from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
-from femhomog.cli.main import format_cell_summary, main
+from femhomog.cli.job import Job
+from femhomog.cli.main import main
 from femhomog.io.logging import get_logger, setup_logging
 from femhomog.io.output import write_json_atomic
+from femhomog.io.schema import Schema, integer, option, section
 from femhomog.micromag.config import LLG_SCHEMA
 
 GOOD = """
@@ -297,6 +301,56 @@ def test_print_config_is_valid_toml_of_the_schema(job: str, schema: Any,
     assert list(document) == schema.section_names()  # every table, in order
     schema.validate(document)
     assert isinstance(schema.load(None, text=text), schema.config)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ToyConfig:
+    toy: _ToySection
+    raw: dict
+
+
+@section("toy")
+class _ToySection:
+    n: int = option(integer(1), 1, "n")
+
+
+_TOY_CALLS: list[dict[str, Any]] = []
+
+
+def _run_toy(cfg: _ToyConfig, *, out_dir: Path, comm: Any, restart: Path | None) -> dict:
+    _TOY_CALLS.append({"n": cfg.toy.n, "out_dir": out_dir, "restart": restart})
+    return {"twice": 2 * cfg.toy.n}
+
+
+def test_a_job_is_one_entry_of_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import femhomog.cli.main
+
+    toy = Job(name="toy", help="a toy job", schema=Schema.of(_ToyConfig, job="toy"),
+              run=f"{__name__}:_run_toy", restartable=True,
+              summary=lambda result, out_dir, restart: f"twice = {result['twice']} in {out_dir}")
+    monkeypatch.setattr(femhomog.cli.main, "JOBS", (*femhomog.cli.main.JOBS, toy))
+    parser = femhomog.cli.main.build_parser()
+    assert "toy" in parser.format_help() and "a toy job" in parser.format_help()
+    config = tmp_path / "toy.toml"
+    config.write_text("[toy]\nn = 3\n")
+    _TOY_CALLS.clear()
+    assert main(["toy", str(config), "--out", str(tmp_path / "o"), "--set", "toy.n=4", "-q"]) == 0
+    assert _TOY_CALLS == [{"n": 4, "out_dir": tmp_path / "o", "restart": None}]
+    assert capsys.readouterr().out == f"twice = 8 in {tmp_path / 'o'}\n"
+    assert main(["toy", "--print-config"]) == 0
+    assert "[toy]\n# n\nn = 1\n" in capsys.readouterr().out
+    assert main(["toy", str(config), "--set", "toy.nn=1", "--out", str(tmp_path / "o")]) == 2
+    assert "bad override 'toy.nn=1': unknown key 'toy.nn' (allowed: n); did you mean 'n'?" in capsys.readouterr().err
+
+
+def test_jobs_are_the_subcommands() -> None:
+    from femhomog.cli.main import JOBS, build_parser
+
+    assert [job.name for job in JOBS] == ["cell", "llg"]
+    helps = {job.name: build_parser().parse_args([job.name, "--print-config"]) for job in JOBS}
+    assert all(args.print_config for args in helps.values())
+    assert not hasattr(helps["cell"], "restart") and helps["llg"].restart is None
 
 
 def test_format_cell_summary_variants(tmp_path: Path) -> None:

@@ -2,16 +2,11 @@
 
 ``femhomog <job> CONFIG.toml --out DIR [--set section.key=value]... [-v|-q]``
 (``femhomog llg CONFIG.toml --restart DIR`` continues a run from its checkpoint)
-runs one job type (``cell``, ``llg``; ``wave`` later) under ``mpirun`` or
-serially.  Every job subcommand has the same shape, so adding one is a single
-function decorated with :func:`job_command`::
-
-    @job_command("wave", schema=WAVE_SCHEMA, load=load_wave_config, help="...")
-    def _wave(cfg: WaveJobConfig, out_dir: Path, comm: MPI.Comm) -> None:
-        from femhomog.wave.job import run_wave_job
-        summary = run_wave_job(cfg, out_dir=out_dir, comm=comm)
-        if comm.Get_rank() == 0:
-            print(...)
+runs one job type (``cell``, ``llg``) under ``mpirun`` or serially.  Every
+job subcommand has the same shape; a job is described by a
+:class:`~femhomog.cli.job.Job` next to its physics (e.g.
+:mod:`femhomog.cell.command`), and adding one is a single entry in
+:data:`JOBS`.
 
 Error policy: a :class:`femhomog.FemhomogError` anywhere becomes one line
 ``femhomog: error: <message>`` on stderr (rank 0 only) and exit status 2.
@@ -28,27 +23,17 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from femhomog import ConfigError, FemhomogError, __version__
-from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
+from femhomog.cell.command import CELL_JOB
+from femhomog.cli.job import Job
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
-from femhomog.io.schema import Schema
-from femhomog.micromag.config import LLG_SCHEMA, LlgJobConfig, load_llg_config
+from femhomog.micromag.command import LLG_JOB
 
-__all__ = [
-    "JobCommand",
-    "build_parser",
-    "format_cell_summary",
-    "format_llg_summary",
-    "job_command",
-    "main",
-]
+__all__ = ["JOBS", "build_parser", "main"]
 
 log = get_logger(__name__)
 
@@ -58,178 +43,19 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+#: The job subcommands, in ``femhomog --help`` order.
+JOBS: tuple[Job, ...] = (
+    CELL_JOB,
+    LLG_JOB,
+)
+
+
 # --------------------------------------------------------------------------
 # Job subcommands
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JobCommand:
-    """A ``femhomog <name> CONFIG --out DIR`` subcommand.
-
-    Parameters
-    ----------
-    name
-        Subcommand name.
-    help
-        One-line description for ``femhomog --help``.
-    schema
-        The job's config schema (``--print-config`` prints its template).
-    load
-        ``load(path, overrides)`` returns the validated job config.
-    run
-        ``run(cfg, out_dir, comm)`` runs the job on every rank and prints the
-        summary on rank 0.
-    """
-
-    name: str
-    help: str
-    schema: Schema
-    load: Callable[[Path, Sequence[str]], Any]
-    run: Callable[..., None]
-    restartable: bool = False
-
-
-_JOBS: dict[str, JobCommand] = {}
-
-
-def job_command(
-    name: str,
-    *,
-    schema: Schema,
-    load: Callable[[Path, Sequence[str]], Any],
-    help: str,
-    restartable: bool = False,
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Register the decorated ``run(cfg, out_dir, comm)`` as subcommand ``name``.
-
-    With ``restartable`` the subcommand has ``--restart DIR`` and ``run`` is
-    called as ``run(cfg, out_dir, comm, restart=DIR or None)``.
-    """
-
-    def register(run: Callable[..., None]) -> Callable[..., None]:
-        _JOBS[name] = JobCommand(name=name, help=help, schema=schema, load=load, run=run,
-                                 restartable=restartable)
-        return run
-
-    return register
-
-
-def format_cell_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
-    """Human-readable summary of a cell job (printed on rank 0).
-
-    Parameters
-    ----------
-    summary
-        The dict returned by ``run_cell_job``: ``a0`` (nested list or scalar),
-        ``dofs``, ``ranks``, ``wall_time_s``; optionally ``tensors_json`` (path
-        of the written file, default ``out_dir/tensors.json``).
-    out_dir
-        The job's output directory.
-    """
-    lines: list[str] = []
-    a0 = summary.get("a0")
-    if a0 is not None:
-        rows = a0 if isinstance(a0, list | tuple) else [[a0]]
-        rows = [r if isinstance(r, list | tuple) else [r] for r in rows]
-        lines.append(f"a^0 (homogenized coefficient, {len(rows)} x {len(rows[0])}):")
-        for row in rows:
-            lines.append("  [" + " ".join(f"{float(v):>18.10e}" for v in row) + " ]")
-    order = summary.get("order", 0)
-    if order:
-        lines.append(
-            f"effective wave tensors up to order s = {order} ({summary.get('method')}): "
-            f"{summary.get('cell_problems_solved')} scalar cell problems; "
-            "delta = " + ", ".join(f"{float(v):.4g}" for v in summary.get("delta", []))
-        )
-        for r in range(1, order + 1):
-            g = np.asarray(summary[f"g{2 * r}"])
-            lines.append(f"  S(g^{2 * r}): order {g.ndim}, max |entry| {np.abs(g).max():.6e}")
-    stats = []
-    if "dofs" in summary:
-        ranks = summary.get("ranks")
-        on = f" on {ranks} rank{'s' if ranks != 1 else ''}" if ranks is not None else ""
-        stats.append(f"dofs {summary['dofs']:,}{on}" if isinstance(summary["dofs"], int)
-                     else f"dofs {summary['dofs']}{on}")
-    if "wall_time_s" in summary:
-        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
-    if stats:
-        lines.append(", ".join(stats))
-    lines.append(f"tensors: {summary.get('tensors_json', out_dir / 'tensors.json')}")
-    return "\n".join(lines)
-
-
-@job_command(
-    "cell",
-    schema=CELL_SCHEMA,
-    load=load_cell_config,
-    help="homogenized coefficient a^0 of a periodic cell problem",
-)
-def _cell(cfg: CellJobConfig, out_dir: Path, comm: Any) -> None:
-    # Imported here: the physics pulls in dolfinx, which --help/--print-config
-    # and config errors should not wait for.
-    from femhomog.cell.job import run_cell_job
-
-    summary = run_cell_job(cfg, out_dir=out_dir, comm=comm)
-    if comm.Get_rank() == 0:
-        print(format_cell_summary(summary, out_dir), flush=True)
-
-
-def format_llg_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
-    """Human-readable summary of an LLG job (printed on rank 0).
-
-    Parameters
-    ----------
-    summary
-        The dict returned by ``run_llg_job`` (the content of run.json): ``steps``,
-        ``rejected_steps``, ``t_final``, ``final`` (last averages row), ``units``,
-        ``ranks``, ``wall_time_s``; optionally ``run_json``.
-    out_dir
-        The job's output directory.
-    """
-    unit = " s" if summary.get("units", {}).get("time") == "s" else ""
-    steps, rejected = summary.get("steps", 0), summary.get("rejected_steps", 0)
-    t_final = float(summary.get("t_final", 0.0))
-    lines = [f"LLG: {steps} steps ({rejected} rejected) to t = {t_final:.6g}{unit}"]
-    row = summary.get("final") or {}
-    if row:
-        lines.append(f"<m> = ({row['mx']:.8f}, {row['my']:.8f}, {row['mz']:.8f}), "
-                     f"E_total = {row['E_total']:.10g}, max||m|-1| = {row['norm_dev']:.1e}")
-    stats = []
-    if "ranks" in summary:
-        stats.append(f"{summary['ranks']} rank{'s' if summary['ranks'] != 1 else ''}")
-    if "wall_time_s" in summary:
-        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
-    if stats:
-        lines.append(", ".join(stats))
-    lines.append(f"averages: {out_dir / 'averages.csv'}")
-    lines.append(f"run: {summary.get('run_json', out_dir / 'run.json')}")
-    return "\n".join(lines)
-
-
-@job_command(
-    "llg",
-    schema=LLG_SCHEMA,
-    load=load_llg_config,
-    help="Landau-Lifshitz-Gilbert dynamics: averages.csv, run.json, m.bp",
-    restartable=True,
-)
-def _llg(cfg: LlgJobConfig, out_dir: Path, comm: Any, restart: Path | None = None) -> None:
-    # Imported here, as for the cell job: config errors should not wait for dolfinx.
-    from femhomog.micromag.job import run_llg_job
-
-    summary = run_llg_job(cfg, out_dir=out_dir, comm=comm, restart=restart)
-    if comm.Get_rank() == 0:
-        if summary.get("already_completed"):
-            unit = " s" if summary.get("units", {}).get("time") == "s" else ""
-            print(f"the run in {restart} already completed at t = "
-                  f"{float(summary.get('t_final', 0.0)):.6g}{unit}: nothing to do "
-                  "(raise time.t_end with --set to continue it)", flush=True)
-        else:
-            print(format_llg_summary(summary, out_dir), flush=True)
-
-
-def _run_job(job: JobCommand, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _run_job(job: Job, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Common driver of the job subcommands."""
     if args.print_config:
         if (args.config is not None or args.out is not None or args.set
@@ -261,10 +87,10 @@ def _run_job(job: JobCommand, args: argparse.Namespace, parser: argparse.Argumen
     comm = MPI.COMM_WORLD
     log.info("femhomog %s: %s job %s -> %s on %d rank(s)",
              __version__, job.name, args.config, out_dir, comm.Get_size())
-    if job.restartable:
-        job.run(cfg, out_dir, comm, restart=None if restart is None else Path(restart))
-    else:
-        job.run(cfg, out_dir, comm)
+    extra = {"restart": None if restart is None else Path(restart)} if job.restartable else {}
+    result = job.function()(cfg, out_dir=out_dir, comm=comm, **extra)
+    if comm.Get_rank() == 0:
+        print(job.summary(result, out_dir, **extra), flush=True)
     return 0
 
 
@@ -299,7 +125,7 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
-def _add_job_parser(subparsers: Any, job: JobCommand) -> None:
+def _add_job_parser(subparsers: Any, job: Job) -> None:
     sub = subparsers.add_parser(
         job.name,
         help=job.help,
@@ -333,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction,
                         help="print the femhomog and dolfinx versions and exit")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for job in _JOBS.values():
+    for job in JOBS:
         _add_job_parser(subparsers, job)
     return parser
 
