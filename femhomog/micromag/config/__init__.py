@@ -3,8 +3,8 @@
 ``model``   the sections of the physical model: ``[mesh]``, ``[material]``,
             ``[anisotropy]``, ``[zeeman]``, ``[initial]``, ``[demag]``, ``[homogenized]``
 ``run``     how the run proceeds: ``[time]``, ``[relax]``, ``[solver]``, ``[output]``
-``values``  the LLG value converters, expressions in ``t`` and ``x``
-            (:func:`parse_variable_expression`) and the ``tensors.json`` reader
+``values``  the LLG value converters and the ``tensors.json`` reader (expressions in
+            ``t`` and ``x``: :func:`femhomog.io.values.parse_variable_expression`)
 
 Each section is declared once with :func:`femhomog.io.schema.section`; this
 module joins them into :class:`LlgJobConfig` and :data:`LLG_SCHEMA` with the
@@ -21,6 +21,7 @@ from typing import Any
 
 from femhomog import ConfigError
 from femhomog.io.schema import Schema
+from femhomog.io.values import parse_variable_expression
 from femhomog.micromag.config.model import (
     DEMAG_METHODS,
     INITIAL_TYPES,
@@ -42,7 +43,7 @@ from femhomog.micromag.config.run import (
     RelaxSection,
     TimeSection,
 )
-from femhomog.micromag.config.values import parse_variable_expression, read_homogenized_matrix
+from femhomog.micromag.config.values import read_homogenized_matrix
 
 __all__ = [
     "DEMAG_METHODS",
