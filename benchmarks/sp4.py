@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from femhomog.micromag.sp4 import first_zero_crossing, read_table
+from femhomog.micromag.experiments.sp4 import first_zero_crossing, read_table
 
 DEMO = ROOT / "demos" / "sp4" / "field1.toml"
 BIN = Path(sys.executable).parent

@@ -4,7 +4,7 @@ The job is ``demos/sp4/field1.toml`` (film 500 x 125 x 3 nm, Ms = 8e5 A/m,
 A = 1.3e-11 J/m, alpha = 0.02, FEM-BEM stray field, relaxation from [1, 1, 1],
 mu0 H = (-24.6, 4.3, 0) mT) with a coarse mesh and a shortened time
 (:data:`COARSE`).  Independent truths: the published reference behaviour of
-SP4 (:mod:`femhomog.micromag.sp4`): relaxed S-state ``<m> ~ (0.967, 0.125, 0)``
+SP4 (:mod:`femhomog.micromag.experiments.sp4`): relaxed S-state ``<m> ~ (0.967, 0.125, 0)``
 and the first zero crossing of ``<mx>`` near 0.14 ns; damped dynamics without
 field never gains energy (Boltzmann-LLG paper (1.7) with (1.8)-(1.9)); |m| = 1.
 
@@ -48,13 +48,13 @@ from femhomog import SolverError, _fenicsx  # noqa: F401
 from mpi4py import MPI
 
 from femhomog.micromag.config import load_llg_config
-from femhomog.micromag.job import run_llg_job
-from femhomog.micromag.sp4 import (
+from femhomog.micromag.experiments.sp4 import (
     REF_FIELD1_CROSSING_NS,
     REF_S_STATE,
     first_zero_crossing,
     read_table,
 )
+from femhomog.micromag.job import run_llg_job
 
 DEMO = Path(__file__).resolve().parents[1] / "demos" / "sp4" / "field1.toml"
 

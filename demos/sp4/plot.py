@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from femhomog.io.plotting import agg_pyplot
-from femhomog.micromag.sp4 import (
+from femhomog.micromag.experiments.sp4 import (
     FIELD1_T,
     REF_FIELD1_CROSSING_NS,
     first_zero_crossing,
