@@ -7,34 +7,11 @@ The CLI is run as a subprocess (as users run it), serially and under the venv's
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-MPIRUN = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpirun")
-
-
-def run_cli(args, cwd, nproc=1, timeout=600):
-    cmd = [sys.executable, "-m", "femhomog.cli.main", *map(str, args)]
-    if nproc > 1:
-        cmd = [MPIRUN, "-n", str(nproc), *cmd]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run(
-        cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
+from helpers import MPIRUN, assert_one_error_line, error_lines, run_cli, write_toml
 
 LAMINATE_1D = """
 [cell]
@@ -55,7 +32,7 @@ degree = 2
 
 
 def test_cell_job_tensors_json(tmp_path):
-    cfg = write(tmp_path / "c.toml", LAMINATE_1D)
+    cfg = write_toml(tmp_path / "c.toml", LAMINATE_1D)
     res = run_cli(["cell", cfg, "--out", tmp_path / "out"], tmp_path)
     assert res.returncode == 0, res.stderr
     data = json.loads((tmp_path / "out" / "tensors.json").read_text())
@@ -68,7 +45,7 @@ def test_cell_job_tensors_json(tmp_path):
 
 def test_cell_job_set_overrides(tmp_path):
     """--set changes the coefficient: 1/(2 + sin) has harmonic mean 1/2."""
-    cfg = write(tmp_path / "c.toml", LAMINATE_1D)
+    cfg = write_toml(tmp_path / "c.toml", LAMINATE_1D)
     res = run_cli(
         ["cell", cfg, "--out", tmp_path / "o", "--set", 'cell.coefficient="1/(2 + sin(2*pi*y[0]))"'],
         tmp_path,
@@ -80,7 +57,7 @@ def test_cell_job_set_overrides(tmp_path):
 
 @pytest.mark.skipif(MPIRUN is None, reason="no mpirun")
 def test_cell_job_two_ranks_same_a0(tmp_path):
-    cfg = write(tmp_path / "c.toml", SMOOTH_2D)
+    cfg = write_toml(tmp_path / "c.toml", SMOOTH_2D)
     one = run_cli(["cell", cfg, "--out", tmp_path / "one"], tmp_path)
     two = run_cli(["cell", cfg, "--out", tmp_path / "two"], tmp_path, nproc=2)
     assert one.returncode == 0, one.stderr
@@ -142,13 +119,9 @@ def bad_dir(tmp_path_factory):
 @pytest.mark.parametrize("name", sorted(BAD_INPUTS))
 def test_bad_input_one_line_error(bad_dir, name):
     text, needle = BAD_INPUTS[name]
-    cfg = write(bad_dir / f"{name}.toml", text)
+    cfg = write_toml(bad_dir / f"{name}.toml", text)
     res = run_cli(["cell", cfg, "--out", bad_dir / f"out_{name}"], bad_dir)
-    assert res.returncode == 2
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("femhomog: error:") and needle in lines[0], lines[0]
-    assert "Traceback" not in res.stderr
+    assert_one_error_line(res, needle)
 
 
 @pytest.mark.skipif(MPIRUN is None, reason="no mpirun")
@@ -156,17 +129,17 @@ def test_bad_input_one_line_error(bad_dir, name):
 def test_bad_input_under_mpirun(bad_dir, name):
     """Errors detected collectively: every rank exits, one message, no hang."""
     text, needle = BAD_INPUTS[name]
-    cfg = write(bad_dir / f"{name}_mpi.toml", text)
+    cfg = write_toml(bad_dir / f"{name}_mpi.toml", text)
     res = run_cli(["cell", cfg, "--out", bad_dir / f"outmpi_{name}"], bad_dir, nproc=2, timeout=300)
     assert res.returncode != 0
     assert "Traceback" not in res.stderr
-    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("femhomog: error:")]
+    errors = error_lines(res.stderr)
     assert len(errors) == 1 and needle in errors[0], res.stderr
 
 
 def test_cell_job_gmsh_laminate_builder(tmp_path):
     """[geometry] builder = laminate: P1 is exact for layers, a^0 = diag(arith, harm)."""
-    cfg = write(
+    cfg = write_toml(
         tmp_path / "lam.toml",
         "[cell]\ndim = 2\ndegree = 1\nmaterials = {1 = 2.0, 2 = 8.0}\n"
         "[geometry]\nbuilder = 'laminate'\nfraction = 0.25\naxis = 0\nmesh_size = 0.1\n",
@@ -181,7 +154,7 @@ def test_cell_job_gmsh_laminate_builder(tmp_path):
 
 def test_cell_job_effective_tensors_theorem3_vs_naive(tmp_path):
     """[homogenization] through the CLI: both methods write the same S(g^2), S(g^4)."""
-    cfg = write(tmp_path / "h.toml", SMOOTH_2D + "[homogenization]\norder = 2\n")
+    cfg = write_toml(tmp_path / "h.toml", SMOOTH_2D + "[homogenization]\norder = 2\n")
     out = {}
     for method in ("theorem3", "naive"):
         res = run_cli(
@@ -210,7 +183,7 @@ def test_cell_job_dispersion_table(tmp_path):
     """
     rates = {}
     for s in (0, 1, 2):
-        cfg = write(
+        cfg = write_toml(
             tmp_path / f"d{s}.toml",
             LAMINATE_1D + f"[homogenization]\norder = {s}\n"
             "[dispersion]\ndirections = [[1.0]]\nt_max = 1.2\nsamples = 2\n",

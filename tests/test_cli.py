@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import subprocess
 import sys
 import tomllib
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BIN, assert_one_error_line, clean_env, run_cli
 
 import femhomog
 from femhomog import ConfigError, FemhomogError, SolverError
@@ -39,33 +39,10 @@ cells_per_side = 4
 degree = 1
 """
 
-_LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_RANK",
-                  "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a plain serial run (even if pytest runs under mpirun)."""
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS}
-    env.update(extra)
-    return env
-
 
 def femhomog_cli(*args: str, cwd: Path | None = None,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "femhomog.cli.main", *args], cwd=cwd,
-                          env=env or clean_env(), capture_output=True, text=True, timeout=120,
-                          check=False)
-
-
-def assert_one_error_line(proc: subprocess.CompletedProcess[str], contains: str = "") -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("femhomog: error: ")
-    assert contains in lines[0]
-    assert proc.stdout == ""
-    return lines[0]
+    return run_cli(args, cwd, env=env, timeout=120)
 
 
 @pytest.fixture(autouse=True)
@@ -147,7 +124,7 @@ def test_only_rank_0_prints_the_error(tmp_path: Path) -> None:
 
 
 def test_console_script_entry_point(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "femhomog"
+    script = BIN / "femhomog"
     if not script.exists():
         pytest.skip("femhomog console script not installed next to this interpreter")
     config = tmp_path / "job.toml"

@@ -211,9 +211,9 @@ def test_midpoint_half_step_guesses_change_only_the_iterations_parallel():
     check_guesses_change_only_the_iterations(MPI.COMM_WORLD)
 
 
-def test_time_dependent_zeeman_macrospin():
+def test_time_dependent_zeeman_macrospin(periodic_mesh):
     """h(t) = h e_z switched on at t = 0.5: before, m stays put (no field); after, exact."""
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 2)
+    mesh = periodic_mesh(1, "interval", 2)
 
     def h_of_t(t):
         return (0.0, 0.0, H if t >= 0.5 else 0.0)
@@ -294,14 +294,14 @@ def test_energies_of_terms():
     assert fine.energies()["exchange"] == pytest.approx(0.5 * 2.0 * k**2 * area, rel=1e-2)
 
 
-def test_extra_field_hook():
+def test_extra_field_hook(periodic_mesh):
     """A provider returning a constant field acts like Zeeman (energy factor 1)."""
     h = np.array([0.0, 0.0, H])
 
     def provider(t, m, out):
         out.x.array.reshape(-1, 3)[:] = h
 
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 2)
+    mesh = periodic_mesh(1, "interval", 2)
     m0 = (math.sin(TH0), 0.0, math.cos(TH0))
     prob = LLGProblem(mesh, [ExtraField(provider, energy_factor=1.0)], ALPHA, periodic=True, m0=m0)
     assert prob.energy() == pytest.approx(-H * math.cos(TH0))
@@ -393,14 +393,14 @@ def test_spin_wave_frequency(dim, a, kvec):
         ("up", "callable"),
     ],
 )
-def test_bad_initial_magnetization(m0, match):
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_bad_initial_magnetization(m0, match, periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     with pytest.raises(ConfigError, match=match):
         LLGProblem(mesh, [Exchange(1.0)], 0.1, m0=m0)
 
 
-def test_non_periodic_initial_data_rejected_on_periodic_box():
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_non_periodic_initial_data_rejected_on_periodic_box(periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     with pytest.raises(ConfigError, match="not periodic"):
         LLGProblem(
             mesh,
@@ -411,16 +411,16 @@ def test_non_periodic_initial_data_rejected_on_periodic_box():
         )
 
 
-def test_normalize_option():
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_normalize_option(periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     prob = LLGProblem(mesh, [Exchange(1.0)], 0.1, m0=(0.0, 3.0, 4.0), normalize=True)
     assert prob.norm_deviation() < 1e-15
     assert np.allclose(prob.average(), [0.0, 0.6, 0.8])
 
 
 @pytest.mark.parametrize("alpha", [-0.1, float("nan"), "x"])
-def test_bad_damping(alpha):
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_bad_damping(alpha, periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     with pytest.raises(ConfigError, match="alpha"):
         LLGProblem(mesh, [Exchange(1.0)], alpha, m0=(0.0, 0.0, 1.0))
 
@@ -467,9 +467,9 @@ def test_tensor_gauss_rule_along_physical_axes(points):
         assert odd == pytest.approx(vol * L ** (2 * n - 1) / (2 * n), rel=1e-13)
 
 
-def test_tensor_gauss_rule_errors():
-    tri = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 2)
-    quad = periodic_box_mesh(MPI.COMM_WORLD, 2, "quadrilateral", 2)
+def test_tensor_gauss_rule_errors(periodic_mesh):
+    tri = periodic_mesh(2, "triangle", 2)
+    quad = periodic_mesh(2, "quadrilateral", 2)
     with pytest.raises(ConfigError, match="quadrilateral/hexahedral"):
         tensor_gauss_metadata(tri, (1, 2))
     with pytest.raises(ConfigError, match="one count per"):
@@ -480,8 +480,8 @@ def test_tensor_gauss_rule_errors():
         Exchange("1 + 0.5*sin(2*pi*y[0])", gauss_points=(0, 2))
 
 
-def test_exchange_checked_on_mesh():
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_exchange_checked_on_mesh(periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     with pytest.raises(ConfigError, match="positive"):
         LLGProblem(mesh, [Exchange("0.5 + sin(2*pi*y[0])")], 0.1, m0=(0.0, 0.0, 1.0))
     with pytest.raises(ConfigError, match="y\\[1\\]"):
@@ -601,8 +601,8 @@ def test_parallel_equals_serial():
 
 
 @pytest.mark.mpi
-def test_bad_input_raises_on_every_rank():
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 6)
+def test_bad_input_raises_on_every_rank(periodic_mesh):
+    mesh = periodic_mesh(2, "triangle", 6)
 
     def vanishes_on_rank_local_point(x):
         # zero only at x = (0.5, 0.5): a node owned by one rank only
@@ -614,7 +614,7 @@ def test_bad_input_raises_on_every_rank():
 
 
 @pytest.mark.parametrize("periodic", [True, False])
-def test_nodal_effective_field_and_torque(periodic):
+def test_nodal_effective_field_and_torque(periodic, periodic_mesh):
     """H_h of a uniform state in a Zeeman field is h; torque |m x h| = h sin(theta)."""
     from femhomog.micromag.effective_field import NodalEffectiveField
 
@@ -625,7 +625,7 @@ def test_nodal_effective_field_and_torque(periodic):
     assert field.max_torque() == pytest.approx(H * math.sin(TH0), rel=1e-12)
     # a non-uniform state on a periodic 2D box: the exchange field of the
     # implicit matrix is -M^{-1} K m, orthogonal on average to constants
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 8)
+    mesh = periodic_mesh(2, "triangle", 8)
     prob2 = LLGProblem(mesh, [Exchange(1.0)], 0.1, periodic=periodic, m0=smooth_state)
     f2 = NodalEffectiveField(prob2)
     m_nodes = f2.current_nodes()
@@ -639,11 +639,11 @@ def test_nodal_effective_field_and_torque(periodic):
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("periodic", [True, False])
-def test_tangent_plane_step_matrix_equals_assembled_form(periodic):
+def test_tangent_plane_step_matrix_equals_assembled_form(periodic, periodic_mesh):
     """c K + blockdiag(M_i (alpha I + [m_i]_x)) is the matrix of the (TPS) bilinear form."""
     import dolfinx.fem.petsc
 
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 6)
+    mesh = periodic_mesh(2, "triangle", 6)
     terms = [Exchange("1 + 0.5*sin(2*pi*y[0])", eps=0.5), UniaxialAnisotropy(0.7, (0, 1, 1))]
     prob = LLGProblem(mesh, terms, 0.3, periodic=periodic, m0=smooth_state)
     tps = TangentPlaneIntegrator(prob, theta=0.7)

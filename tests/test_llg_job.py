@@ -15,38 +15,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MPIRUN, assert_one_error_line, run_cli, run_ok
 
-BIN = Path(sys.executable).parent
-MPIRUN = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpirun")
-_LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_RANK",
-                  "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE")
 TH0 = 1.0  # initial polar angle of the macrospin
 MU0 = 4e-7 * math.pi
-
-
-def run_cli(args, cwd, nproc=1, timeout=300):
-    cmd = [sys.executable, "-m", "femhomog.cli.main", *map(str, args)]
-    if nproc > 1:
-        cmd = [MPIRUN, "-n", str(nproc), *cmd]
-    # a plain serial run even if pytest itself runs under mpirun
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_VARS}
-    env["PYTHONUNBUFFERED"] = "1"
-    return subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def run_ok(args, cwd, nproc=1):
-    res = run_cli(args, cwd, nproc)
-    assert res.returncode == 0, res.stderr
-    return res
 
 
 def read_table(path: Path) -> tuple[list[str], np.ndarray]:
@@ -330,10 +306,7 @@ def test_bad_input_one_line_error(tmp_path, name):
     cfg = tmp_path / f"{name}.toml"
     cfg.write_text(config_text(**sections))
     res = run_cli(["llg", cfg, "--out", tmp_path / "out", "-q", *extra], tmp_path)
-    assert res.returncode == 2, res.stderr
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert lines[0].startswith("femhomog: error: ") and needle in lines[0], lines[0]
+    assert_one_error_line(res, needle)
     assert not (tmp_path / "out" / "run.json").exists()  # nothing written for bad input
 
 

@@ -229,8 +229,8 @@ def test_applied_field_energy_and_modes_agree():
         ("h", False, "callable"),
     ],
 )
-def test_applied_field_bad_input(h, symbolic, match):
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 1, "interval", 4)
+def test_applied_field_bad_input(h, symbolic, match, periodic_mesh):
+    mesh = periodic_mesh(1, "interval", 4)
     with np.errstate(divide="ignore", invalid="ignore"), pytest.raises(ConfigError, match=match):
         LLGProblem(mesh, [AppliedField(h, symbolic=symbolic)], 0.1, m0=(0.0, 0.0, 1.0)).energy()
 

@@ -74,8 +74,8 @@ def test_torque_decay_rate_matches_linearized_dynamics():
     assert rate == pytest.approx(alpha * h, rel=1e-3)
 
 
-def test_periodic_state_relaxes_to_easy_axis():
-    mesh = periodic_box_mesh(MPI.COMM_WORLD, 2, "triangle", 8)
+def test_periodic_state_relaxes_to_easy_axis(periodic_mesh):
+    mesh = periodic_mesh(2, "triangle", 8)
     q = 0.5
 
     def m0(x):

@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -31,11 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MPIRUN, clean_env, cli_command, error_lines, run_cli, run_ok
 
-BIN = Path(sys.executable).parent
-MPIRUN = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpirun")
-_LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_RANK",
-                  "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE")
 KILL_STEP = "FEMHOMOG_TEST_KILL_AT_STEP"
 KILL_CKPT = "FEMHOMOG_TEST_KILL_IN_CHECKPOINT"
 
@@ -92,26 +88,8 @@ checkpoint_every = 3
 """
 
 
-def run_cli(args, cwd, nproc=1, env_extra=None, timeout=300):
-    cmd = [sys.executable, "-m", "femhomog.cli.main", *map(str, args)]
-    if nproc > 1:
-        cmd = [MPIRUN, "-n", str(nproc), *cmd]
-    env = {k: v for k, v in os.environ.items()
-           if k not in _LAUNCHER_VARS and k not in (KILL_STEP, KILL_CKPT)}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(env_extra or {})
-    return subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def run_ok(args, cwd, nproc=1):
-    res = run_cli(args, cwd, nproc)
-    assert res.returncode == 0, res.stderr
-    return res
-
-
 def run_killed(args, cwd, nproc=1, **hook):
-    res = run_cli(args, cwd, nproc, env_extra={k: str(v) for k, v in hook.items()})
+    res = run_cli(args, cwd, nproc, env=clean_env(**{k: str(v) for k, v in hook.items()}))
     # serial: -SIGKILL; mpirun (hydra) reports the signal as exit status 9 or 137
     assert res.returncode in (-9, 9, 137), (res.returncode, res.stderr[-2000:])
     return res
@@ -181,12 +159,9 @@ def test_sigkill_at_a_random_moment(tangent):
     d = tangent
     out = d / "random"
     shutil.rmtree(out, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items()
-           if k not in _LAUNCHER_VARS and k not in (KILL_STEP, KILL_CKPT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "femhomog.cli.main", "llg", "tp.toml", "--out", out.name,
-         "--set", "output.checkpoint_every=1"],
-        cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cli_command(["llg", "tp.toml", "--out", out.name, "--set", "output.checkpoint_every=1"]),
+        cwd=d, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     table = out / "averages.csv"
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
@@ -279,7 +254,7 @@ def test_bad_checkpoints_one_line_errors(tangent, tmp_path, monkeypatch, capsys)
         capsys.readouterr()
         assert main(["llg", "tp.toml", "--restart", case, *extra]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
-        errors = [ln for ln in lines if ln.startswith("femhomog: error:")]
+        errors = error_lines("\n".join(lines))
         assert len(errors) == 1, lines
         return errors[0]
 

@@ -448,11 +448,10 @@ def test_gmsh_session_is_preserved() -> None:
 
 
 @pytest.mark.mpi
-def test_cells_parallel(tmp_path: Path) -> None:
+def test_cells_parallel(shared_tmp_path: Path) -> None:
     """Distributed cells: volumes, periodicity gathered over ranks, collective errors."""
     comm = MPI.COMM_WORLD
-    # One directory for all ranks (each rank has its own tmp_path).
-    shared = Path(comm.bcast(str(tmp_path), root=0))
+    shared = shared_tmp_path  # one directory for all ranks
 
     data = inclusion_cell(comm, 2, mesh_size=0.05, msh_file=shared / "incl.msh")
     area = _cell_volume(data.mesh, data.cell_tags, INCLUSION_TAG)

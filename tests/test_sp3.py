@@ -43,6 +43,7 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 from demo_loader import load_demo
+from helpers import shared_path
 from mpi4py import MPI
 
 from femhomog.micromag.demag.base import StrayField
@@ -72,8 +73,7 @@ LENGTHS = (7.0, 8.47, 9.0)
 def coarse(tmp_path_factory):
     """The quick demo run at L = 7, 8.47, 9 (energy checked after every step)."""
     comm = MPI.COMM_WORLD
-    out = tmp_path_factory.mktemp("sp3") if comm.rank == 0 else None
-    out = comm.bcast(out, root=0)
+    out = shared_path(tmp_path_factory.mktemp("sp3"), comm)
     demo = load_demo("sp3")
     result = demo.run(out, quick=True, comm=comm, verbose=False, lengths=LENGTHS,
                       check_every=1)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -87,12 +86,6 @@ def run_job(out: Path, overrides: list[str], comm: MPI.Comm = MPI.COMM_WORLD,
             restart: Path | None = None) -> dict:
     cfg = load_llg_config(DEMO, overrides)
     return run_llg_job(cfg, out_dir=out, comm=comm, restart=restart)
-
-
-def shared_tmpdir(comm: MPI.Comm) -> Path:
-    """One temporary directory for all ranks of ``comm`` (made by rank 0)."""
-    path = tempfile.mkdtemp(prefix="sp4_") if comm.rank == 0 else None
-    return Path(comm.bcast(path, root=0))
 
 
 @pytest.fixture(scope="module")
@@ -182,9 +175,9 @@ def test_restart_continues_the_field_phase(tmp_path):
 
 
 @pytest.mark.mpi
-def test_two_ranks_same_averages():
+def test_two_ranks_same_averages(shared_tmp_path):
     comm = MPI.COMM_WORLD
-    base = shared_tmpdir(comm)
+    base = shared_tmp_path
     run_job(base / "par", TINY, comm)
     ser_dir = base / f"ser{comm.rank}"  # every rank its own serial run
     run_job(ser_dir, TINY, MPI.COMM_SELF)
