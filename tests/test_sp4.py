@@ -120,7 +120,8 @@ def test_relaxation_energy_never_increases(coarse):
     out, _ = coarse
     relax = read_table(out / "relax.csv")
     e = relax["E_total"]
-    assert np.all(np.diff(e) <= 1e-12 * np.abs(e[:-1])), np.diff(e).max()
+    # round-off relative to the data (the initial energy), not to E_total(t), which shrinks
+    assert np.all(np.diff(e) <= 1e-12 * abs(e[0])), np.diff(e).max()
     assert np.all(relax["E_demag"] > 0)
     # saturation along [1,1,1] -> S-state: the energy drops by more than 10x
     assert e[-1] < 0.1 * e[0]
@@ -170,8 +171,11 @@ def test_restart_continues_the_field_phase(tmp_path):
         if key == "norm_dev":  # round-off (~1e-16) on both sides, not comparable relatively
             assert max(a[key]) < 1e-14 and max(b[key]) < 1e-14
             continue
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12 * np.abs(a[key]).max(),
-                                   err_msg=key)
+        # data scale of a column, not its own size (a component or E_zeeman may stay near 0):
+        # |m| = 1 for mx/my/mz, the largest energy term for E_*, the time span for t
+        cols = [k for k in a if k.startswith("E_")] if key.startswith("E_") else [key]
+        scale = 1.0 if key in ("mx", "my", "mz") else max(np.abs(a[k]).max() for k in cols)
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12 * scale, err_msg=key)
 
 
 @pytest.mark.mpi
@@ -185,10 +189,12 @@ def test_two_ranks_same_averages(shared_tmp_path):
     par, ser = read_table(base / "par" / "averages.csv"), read_table(ser_dir / "averages.csv")
     assert len(par_r["step"]) == len(ser_r["step"]) and len(par["t"]) == len(ser["t"]) == 11
     for key in ("mx", "my", "mz", "E_total"):
-        scale = np.max(np.abs(ser[key]))
+        # data scale: |m| = 1 for components (mz of the thin film stays near 0), the largest
+        # energy term for E_total (it may cross 0), not the column's own size
+        scale = 1.0 if key != "E_total" else max(
+            np.abs(t[k]).max() for t in (ser, ser_r) for k in t if k.startswith("E_"))
         np.testing.assert_allclose(par[key], ser[key], atol=1e-8 * scale, err_msg=key)
-        np.testing.assert_allclose(par_r[key], ser_r[key], atol=1e-8 * np.max(np.abs(ser_r[key])),
-                                   err_msg=key)
+        np.testing.assert_allclose(par_r[key], ser_r[key], atol=1e-8 * scale, err_msg=key)
 
 
 _BASE = """

@@ -378,6 +378,10 @@ def test_psd_checks(rng):
     assert not T.is_positive_semidefinite(-q)
     assert T.is_positive_semidefinite(np.zeros((2,) * 4))
     assert not T.is_positive_definite(np.zeros((2,) * 4))
+    # a tensor that is zero up to round-off: only a scale from the data decides correctly
+    noise = 1e-20 * q
+    assert T.is_positive_definite(noise) and not T.is_positive_definite(noise, scale=1.0)
+    assert not T.is_positive_semidefinite(-noise) and T.is_positive_semidefinite(-noise, scale=1.0)
     assert T.is_major_symmetric(q) and not T.is_major_symmetric(rng.standard_normal((2,) * 4))
     # 2D example with g:theta^4 > 0 but M(g) indefinite: theta1^4 + theta2^4 + 6 gamma
     # theta1^2 theta2^2, gamma in (-1/3, 0): g xi:xi = xi11^2 + xi22^2 + gamma(2 xi11 xi22 + 4 xi12^2)
@@ -501,7 +505,9 @@ def test_delta_options(rng):
     for r in range(1, s + 1):
         assert sm.delta[r - 1] <= sm.delta_star[r - 1] * (1 + 1e-12)
         lam = np.linalg.eigvalsh(T.M(sm.a[r - 1]))
-        assert lam[0] >= -1e-10 * np.abs(lam).max() and abs(lam[0]) <= 1e-8 * np.abs(lam).max()
+        # scale of a^r = qcheck^r + S(b^r (x) a^0) (38): its two terms, not a^r (may vanish)
+        scale = np.abs(T.M(sm.qcheck[r - 1])).max() + np.abs(sm.b[r - 1]).max() * np.abs(a0).max()
+        assert lam[0] >= -1e-10 * scale and abs(lam[0]) <= 1e-8 * scale
     assert sm.delta[0] < ref.delta[0]  # strictly smaller for this data
     # truncation is consistent: each pair only depends on the lower ones
     et1 = T.effective_wave_tensors(a0, gs[:1])

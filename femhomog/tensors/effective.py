@@ -427,7 +427,11 @@ def effective_wave_tensors(
             dr = float(choice)
             if not np.isfinite(dr) or dr < 0.0:
                 raise ConfigError(f"delta for r = {r} must be a finite number >= 0, got {dr}")
-            if dr < dstar * (1.0 - _DELTA_RTOL):
+            # slack relative to the data of (37), |M(qcheck^r)| / lambda_min(A^r), not to
+            # delta* alone, which is pure round-off when qcheck^r is PSD up to round-off
+            lam_a = float(np.linalg.eigvalsh(_a_matrix(a0, r))[0])
+            d_scale = max(dstar, float(np.linalg.norm(matricize(q), 2)) / lam_a)
+            if dr < dstar - _DELTA_RTOL * d_scale:
                 raise ConfigError(
                     f"delta = {dr:.6g} for r = {r} is below delta* = {dstar:.6g} "
                     "of (37): Lemma 4 needs delta >= delta*"

@@ -131,17 +131,26 @@ def min_eigenvalue(q: object) -> float:
     return float(_sym_eigvals(q)[0])
 
 
-def is_positive_semidefinite(q: object, tol: float = 1e-12) -> bool:
+def is_positive_semidefinite(q: object, tol: float = 1e-12, scale: float | None = None) -> bool:
     """Positive semidefiniteness (9) of ``q``, via the eigenvalues of ``M(q)`` (36).
 
-    True iff ``lambda_min(M(q)) >= -tol * max_i |lambda_i(M(q))|`` (a relative
-    tolerance, so that round-off in a large tensor is not mistaken for a sign).
+    True iff ``lambda_min(M(q)) >= -tol * scale`` (a relative tolerance, so that
+    round-off in a large tensor is not mistaken for a sign).  ``scale`` defaults to
+    ``max_i |lambda_i(M(q))|``; pass the size of the data ``q`` was computed from
+    when ``q`` itself may vanish (e.g. ``a^{2r}`` in 1D), since a tolerance relative
+    to a tensor that is zero up to round-off only compares noise with noise.
     """
     lam = _sym_eigvals(q)
-    return bool(lam[0] >= -tol * max(float(np.max(np.abs(lam))), 0.0))
+    ref = float(np.max(np.abs(lam))) if scale is None else float(scale)
+    return bool(lam[0] >= -tol * ref)
 
 
-def is_positive_definite(q: object, tol: float = 1e-12) -> bool:
-    """Positive definiteness (9): ``lambda_min(M(q)) > tol * max_i |lambda_i(M(q))|``."""
+def is_positive_definite(q: object, tol: float = 1e-12, scale: float | None = None) -> bool:
+    """Positive definiteness (9): ``lambda_min(M(q)) > tol * scale``.
+
+    ``scale`` as in :func:`is_positive_semidefinite` (default ``max_i |lambda_i(M(q))|``;
+    give the data's size when ``q`` may vanish, or noise would pass as definite).
+    """
     lam = _sym_eigvals(q)
-    return bool(lam[0] > tol * float(np.max(np.abs(lam))))
+    ref = float(np.max(np.abs(lam))) if scale is None else float(scale)
+    return bool(lam[0] > tol * ref)
