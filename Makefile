@@ -17,7 +17,8 @@ UV_VERSION := 0.13.8
 
 PYTHON ?= $(shell bash scripts/find-python.sh 2>/dev/null)
 
-.PHONY: venv lock demo test test-serial test-mpi bench clean help
+.PHONY: venv lock demo test test-serial test-mpi bench clean help \
+        docker-base docker-wheelhouse docker-image docker-test
 
 help:
 	@echo "make demo    - homogenized tensor a^0 of a 3D inclusion cell (mpirun -n $(NP))"
@@ -25,6 +26,7 @@ help:
 	@echo "make bench   - benchmarks (long)"
 	@echo "make venv    - only create .venv and install femhomog[fenicsx,dev,plot] from $(LOCK)"
 	@echo "make lock    - re-resolve $(LOCK) (newest versions, with hashes)"
+	@echo "make docker-test - build the image (offline, from a wheelhouse) and test it"
 
 venv: $(STAMP)
 
@@ -95,5 +97,52 @@ test-mpi: $(STAMP)
 bench: $(STAMP)
 	$(VPY) benchmarks/cell_first_order.py
 
+# ---------------------------------------------------------------- Docker image
+# docker-base: a Debian trixie root filesystem from Debian's archive (debootstrap,
+#   needs root) imported as $(BASE_IMAGE); nothing is pulled from an image registry.
+# docker-wheelhouse: the lock file's wheels for the image's CPython $(DOCKER_PY)
+#   (Debian trixie's python3), downloaded on the host and hash-checked; the image
+#   installs only from them (PIP_NO_INDEX=1), as an air-gapped cluster would.
+# docker-test: builds the image and runs docker/selftest.sh in it (versions against
+#   the lock, the demo's a^0, a 2-rank LLG run).
+DOCKER      ?= docker
+IMAGE       ?= femhomog
+BASE_IMAGE  ?= femhomog-base:trixie
+DOCKER_PY   := 3.13
+WHEELHOUSE  := docker/wheelhouse
+# pip download --platform takes exact tags: list every manylinux level up to the
+# dolfinx wheel's manylinux_2_34 (Debian trixie has glibc 2.41).
+MANYLINUX   := $(foreach m,$(shell seq 34 -1 5),--platform manylinux_2_$(m)_x86_64) \
+               --platform manylinux2014_x86_64 --platform manylinux2010_x86_64 \
+               --platform manylinux1_x86_64
+
+docker-base:
+	@if $(DOCKER) image inspect $(BASE_IMAGE) >/dev/null 2>&1; then \
+	  echo "== base image $(BASE_IMAGE) exists"; \
+	else \
+	  command -v debootstrap >/dev/null || { echo "make docker-base needs debootstrap (apt-get install debootstrap) and root"; exit 1; }; \
+	  set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  echo "== debootstrap --variant=minbase trixie -> $(BASE_IMAGE)"; \
+	  debootstrap --variant=minbase trixie "$$tmp/root" $(DEBIAN_MIRROR) >"$$tmp/log" 2>&1 \
+	    || { tail -n 20 "$$tmp/log"; exit 1; }; \
+	  tar -C "$$tmp/root" -c . | $(DOCKER) import - $(BASE_IMAGE); \
+	fi
+
+docker-wheelhouse: $(WHEELHOUSE)/.complete
+
+$(WHEELHOUSE)/.complete: $(LOCK) | $(STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	$(VPY) -m pip download --quiet --require-hashes -r $(LOCK) --no-deps --only-binary :all: \
+	  --implementation cp --python-version $(DOCKER_PY) $(MANYLINUX) -d $(WHEELHOUSE)
+	@touch $@
+
+docker-image: docker-base docker-wheelhouse
+	DOCKER_BUILDKIT=0 $(DOCKER) build -f docker/Dockerfile -t $(IMAGE) \
+	  --build-arg BASE=$(BASE_IMAGE) --build-arg PIP_NO_INDEX=1 \
+	  --build-arg PIP_FIND_LINKS=/opt/femhomog/$(WHEELHOUSE) .
+
+docker-test: docker-image
+	$(DOCKER) run --rm --shm-size=1g $(IMAGE) bash docker/selftest.sh
+
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache $(WHEELHOUSE)
