@@ -148,8 +148,10 @@ def _check_llg_material(values: dict[str, Any]) -> dict[str, Any]:
     if isinstance(exchange, list) and all(isinstance(e, float) for row in exchange for e in row):
         a = exchange
         n = len(a)
-        if any(abs(a[i][j] - a[j][i]) > 1e-12 * max(abs(a[i][j]), abs(a[j][i]), 1e-300)
-               for i in range(n) for j in range(i)):
+        # relative to the matrix's largest entry, not to a_ij itself: an off-diagonal
+        # entry may vanish, and round-off of it is round-off relative to the matrix
+        scale = max(max(abs(e) for row in a for e in row), 1e-300)
+        if any(abs(a[i][j] - a[j][i]) > 1e-12 * scale for i in range(n) for j in range(i)):
             raise ConfigError(f"material.exchange: the matrix must be symmetric, got {show(a)}")
     return values
 
