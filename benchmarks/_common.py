@@ -16,13 +16,9 @@ from femhomog import _fenicsx  # noqa: F401  (must precede mpi4py)
 # isort: split
 from mpi4py import MPI
 
-# the one importer of demos/ scripts, shared with the tests
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from demo_loader import load_demo
-
 COMM = MPI.COMM_WORLD
 
-__all__ = ["COMM", "cpu_seconds", "load_demo", "log", "peak_rss_mb", "reset_peak_rss", "tmax"]
+__all__ = ["COMM", "cpu_seconds", "log", "peak_rss_mb", "reset_peak_rss", "tmax"]
 
 
 def log(msg: str) -> None:

@@ -88,13 +88,14 @@ from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
 import dolfinx
-from _common import COMM, cpu_seconds, load_demo, log, peak_rss_mb, reset_peak_rss, tmax
+from _common import COMM, cpu_seconds, log, peak_rss_mb, reset_peak_rss, tmax
 from mpi4py import MPI
 from petsc4py import PETSc
 
 import femhomog
 from femhomog.io.output import write_json_atomic
 from femhomog.meshes import periodic_box_mesh
+from femhomog.micromag.experiments import ll_homogenization
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
@@ -304,11 +305,10 @@ def run_one(mesh, dim: int, n: int, config: str, steps: int, dt: float, mesh_s: 
 # ----------------------------------------------------------------------------- eps sweep
 def eps_sweep(inv_eps: list[int] | None, quick: bool) -> dict:
     """Run the 1D homogenization demo and collect per-eps wall times and errors."""
-    demo = load_demo("ll_homogenization")
     overrides = {} if inv_eps is None else {"inv_eps": tuple(inv_eps)}
     COMM.Barrier()
     t0 = time.perf_counter()
-    res = demo.run("1d", out=None, quick=quick, comm=COMM, verbose=False, **overrides)
+    res = ll_homogenization.run("1d", out=None, quick=quick, comm=COMM, verbose=False, **overrides)
     wall = tmax(time.perf_counter() - t0)
     npp = res["nodes_per_period"]
     rows = []

@@ -31,13 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
-from _common import COMM, load_demo, log
+from _common import COMM, log
 from mpi4py import MPI
 
+from femhomog.micromag.experiments import ll_homogenization
 
-def integrate(demo, case, k: int, guesses: bool) -> dict:
+
+def integrate(case, k: int, guesses: bool) -> dict:
     """``m^eps(T)`` at ``eps = 1/k`` exactly as the demo computes it."""
-    problem, info = demo.fine_solution(case, COMM, k, case.tol, half_step_guesses=guesses)
+    problem, info = ll_homogenization.fine_solution(case, COMM, k, case.tol, half_step_guesses=guesses)
     out = dataclasses.asdict(info)
     out["dofs"] = problem.reduction.P.getSize()[1]
     out["m"] = problem.m.x.array[: 3 * problem.num_owned_nodes].copy()
@@ -53,8 +55,7 @@ def main() -> None:
         help="CASE:1/eps, with a trailing q for the demo's --quick settings",
     )
     args = parser.parse_args()
-    demo = load_demo("ll_homogenization")
-    demo.configure_solver(COMM, 1)
+    ll_homogenization.configure_solver(COMM, 1)
     log(f"ranks {COMM.size}")
     log(
         "| case | 1/eps | grid | dofs | steps (rej.) | Newton its base / guess | ratio "
@@ -65,12 +66,12 @@ def main() -> None:
         name, _, k = spec.partition(":")
         quick = k.endswith("q")
         k = int(k.rstrip("q"))
-        case = demo.CASES[name]
+        case = ll_homogenization.CASES[name]
         if quick:
-            case = dataclasses.replace(case, **demo.QUICK[name])
-        demo.configure_solver(COMM, case.dim)
-        base = integrate(demo, case, k, guesses=False)
-        new = integrate(demo, case, k, guesses=True)
+            case = dataclasses.replace(case, **ll_homogenization.QUICK[name])
+        ll_homogenization.configure_solver(COMM, case.dim)
+        base = integrate(case, k, guesses=False)
+        new = integrate(case, k, guesses=True)
         diff = COMM.allreduce(float(np.max(np.abs(base["m"] - new["m"]))), op=MPI.MAX)
         log(
             f"| {name}{' quick' if quick else ''} | {k} | {new['grid']} | {new['dofs']:,} "

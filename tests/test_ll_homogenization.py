@@ -1,5 +1,7 @@
 """The LL homogenization experiment (demos/ll_homogenization.py) and its helpers.
 
+The experiment is :mod:`femhomog.micromag.experiments.ll_homogenization`.
+
 Independent truths:
 
 * norms of piecewise-linear fields that P1 represents exactly (linear functions,
@@ -29,7 +31,6 @@ from femhomog import (
 
 # isort: split
 import dolfinx
-from demo_loader import load_demo
 from mpi4py import MPI
 
 from femhomog.cell.correctors import first_order_correctors, homogenized_tensor
@@ -37,6 +38,7 @@ from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
 from femhomog.meshes import periodic_box_mesh
 from femhomog.micromag import LLGProblem
+from femhomog.micromag.experiments import ll_homogenization as experiment
 from femhomog.micromag.homogenization import (
     difference_norms,
     evaluate_periodic,
@@ -185,8 +187,7 @@ def test_helpers_distributed():
 # ---------------------------------------------------------------------- the experiment
 def test_quick_run_rates_and_self_convergence(tmp_path):
     """--quick: L2 rate ~1 (Theorem 3.1), H1 error O(1), discretization errors >= 10x smaller."""
-    demo = load_demo("ll_homogenization")
-    result = demo.run("1d", out=tmp_path, quick=True, comm=MPI.COMM_WORLD, verbose=False)
+    result = experiment.run("1d", out=tmp_path, quick=True, comm=MPI.COMM_WORLD, verbose=False)
     assert result["A_H"][0][0] == pytest.approx(AH_1D, abs=1e-8)
 
     lines = (tmp_path / "rates.csv").read_text().splitlines()
@@ -207,7 +208,7 @@ def test_quick_run_rates_and_self_convergence(tmp_path):
         assert c["diff_L2"] * 10 <= c["err_L2"], c
         assert c["diff_H1"] * 10 <= c["err_H1"], c
     header = (tmp_path / "convergence.csv").read_text().splitlines()[0]
-    assert header == ",".join(demo.CONVERGENCE_HEADER)
+    assert header == ",".join(experiment.CONVERGENCE_HEADER)
 
     # the corrector grad m_0 chi(x/eps) removes most of the error once v has decayed
     corrected = np.array(result["corrected"])
@@ -227,8 +228,7 @@ def test_quick_2d_laminate_rate_and_resolved_error(tmp_path):
     must already be resolved: recomputed with both solutions refined (h/2 along
     both axes, tol/8) it changes by < 10 %.
     """
-    demo = load_demo("ll_homogenization")
-    result = demo.run("2d", out=tmp_path, quick=True, comm=MPI.COMM_WORLD, verbose=False)
+    result = experiment.run("2d", out=tmp_path, quick=True, comm=MPI.COMM_WORLD, verbose=False)
     np.testing.assert_allclose(result["A_H"], np.diag([AH_1D, 1.0]), atol=1e-6)
     rates = result["rates"]
     assert 0.7 <= rates["L2"][0] <= 1.3, result["rows"]

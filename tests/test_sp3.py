@@ -42,11 +42,11 @@ import pytest
 from femhomog import _fenicsx  # noqa: F401
 
 # isort: split
-from demo_loader import load_demo
 from helpers import shared_path
 from mpi4py import MPI
 
 from femhomog.micromag.demag.base import StrayField
+from femhomog.micromag.experiments import sp3 as experiment
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.terms import Exchange, UniaxialAnisotropy
 
@@ -74,8 +74,7 @@ def coarse(tmp_path_factory):
     """The quick demo run at L = 7, 8.47, 9 (energy checked after every step)."""
     comm = MPI.COMM_WORLD
     out = shared_path(tmp_path_factory.mktemp("sp3"), comm)
-    demo = load_demo("sp3")
-    result = demo.run(out, quick=True, comm=comm, verbose=False, lengths=LENGTHS,
+    result = experiment.run(out, quick=True, comm=comm, verbose=False, lengths=LENGTHS,
                       check_every=1)
     return out, result
 
@@ -88,19 +87,18 @@ def _run(result, L, state):
 # ---------------------------------------------------------------- units (closed forms)
 def test_energy_units_of_uniform_states():
     """Uniform m: e_demag = N_z = 1/3 (cube), anisotropy K_u(1 - m_z^2)/K_m = 0 or 0.1."""
-    demo = load_demo("sp3")
-    mesh, demag = demo.cube(MPI.COMM_WORLD, 1.0)
+    mesh, demag = experiment.cube(MPI.COMM_WORLD, 1.0)
     try:
-        terms = [Exchange(1.0 / 8.47**2), UniaxialAnisotropy(demo.Q, (0, 0, 1)),
+        terms = [Exchange(1.0 / 8.47**2), UniaxialAnisotropy(experiment.Q, (0, 0, 1)),
                  StrayField(solver=demag)]
         prob = LLGProblem(mesh, terms, 1.0, m0=(0.0, 0.0, 1.0))
-        e = demo.energy_densities(prob)
+        e = experiment.energy_densities(prob)
         assert e["exchange"] == pytest.approx(0.0, abs=1e-12)
         assert e["anisotropy"] == pytest.approx(0.0, abs=1e-12)
         # P1 FEM-BEM: 0.3303 at h = 0.8, 0.3320 at h = 0.5 (O(h^2)): about 0.005 at h = 1
         assert e["demag"] == pytest.approx(1.0 / 3.0, abs=0.008)
         prob.set_magnetization((1.0, 0.0, 0.0))
-        e = demo.energy_densities(prob)
+        e = experiment.energy_densities(prob)
         assert e["anisotropy"] == pytest.approx(0.1, rel=1e-12)
         assert e["demag"] == pytest.approx(1.0 / 3.0, abs=0.008)
     finally:
@@ -108,20 +106,19 @@ def test_energy_units_of_uniform_states():
 
 
 def test_crossing_of_piecewise_linear_data():
-    demo = load_demo("sp3")
     # d(L) = 0.04 (L - 8.47) is linear: exact zero, also from unsorted input
     L = [9.0, 8.0, 8.5]
     d = [0.04 * (x - 8.47) for x in L]
-    x, extrapolated = demo.crossing(L, d)
+    x, extrapolated = experiment.crossing(L, d)
     assert x == pytest.approx(8.47, rel=1e-14) and not extrapolated
     # kink: zero of the segment with the sign change only
-    x, _ = demo.crossing([8.0, 9.0, 10.0], [-1.0, 1.0, 5.0])
+    x, _ = experiment.crossing([8.0, 9.0, 10.0], [-1.0, 1.0, 5.0])
     assert x == pytest.approx(8.5, rel=1e-14)
     # no sign change: extrapolated from the nearest pair
-    x, extrapolated = demo.crossing([8.0, 9.0], [0.1, 0.2])
+    x, extrapolated = experiment.crossing([8.0, 9.0], [0.1, 0.2])
     assert x == pytest.approx(7.0) and extrapolated
-    assert demo.crossing([8.0], [0.1]) == (None, False)
-    assert demo.interpolate_at([8.0, 9.0], [1.0, 3.0], 8.25) == pytest.approx(1.5)
+    assert experiment.crossing([8.0], [0.1]) == (None, False)
+    assert experiment.interpolate_at([8.0, 9.0], [1.0, 3.0], 8.25) == pytest.approx(1.5)
 
 
 # ---------------------------------------------------------------- relaxed states
@@ -191,12 +188,11 @@ def test_crossing_near_published_and_files(coarse):
 # ---------------------------------------------------------------- 1 vs 2 ranks
 @pytest.mark.mpi
 def test_vortex_same_on_one_and_two_ranks():
-    demo = load_demo("sp3")
     results = []
     for comm in (MPI.COMM_SELF, MPI.COMM_WORLD):
-        mesh, demag = demo.cube(comm, 1.0)
+        mesh, demag = experiment.cube(comm, 1.0)
         try:
-            results.append(demo.relax_state(mesh, demag, 8.47, "vortex", torque_tol=1e-3))
+            results.append(experiment.relax_state(mesh, demag, 8.47, "vortex", torque_tol=1e-3))
         finally:
             demag.destroy()
     ser, par = results
