@@ -2,7 +2,7 @@
 
 Usage::
 
-    python demos/sp4/plot.py results/sp4/field1 [results/sp4/field2] [--out sp4.png]
+    .venv/bin/python demos/sp4/plot.py results/sp4/field1 [results/sp4/field2] [--out sp4.png]
 
 One panel per run directory (its ``averages.csv``: the field phase, t = 0 at the
 field switch-on), with <mx>, <my>, <mz> against t in ns.  A panel whose run has
