@@ -87,7 +87,7 @@
 # ## Numerical choices, and why
 #
 # *Space.*  P1 tetrahedra (gmsh, unstructured); exchange with exact
-# integration, anisotropy with vertex quadrature (`fields.py`), stray field by
+# integration, anisotropy with vertex quadrature (`femhomog/micromag/terms/`), stray field by
 # Fredkin-Koehler FEM-BEM with the lumped nodal field, whose discrete energy
 # $-\frac12 (H_h, m_h)_h$ is the variational one.  The energies converge from
 # below as $h \to 0$ (the uniform state's stray-field energy is $1/3$ exactly,
