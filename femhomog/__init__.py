@@ -7,11 +7,17 @@ The package layout follows the pipeline (see README.md):
 ``femhomog.tensors``   pure-numpy symmetric tensor algebra (no dolfinx)
 ``femhomog.meshes``    structured and gmsh periodic cells
 ``femhomog.io``        TOML configs, JSON/CSV outputs, logging
+``femhomog.timestepping``  generic time loop, recorders, checkpoints, run.json
+``femhomog.micromag``  Landau-Lifshitz(-Gilbert) problems, field terms, integrators
 ``femhomog.cli``       the ``femhomog`` command
 
-Importing the top-level package does not import dolfinx.
+The public facade :class:`Simulation` (with the recorders :class:`ScalarLog`,
+:class:`FieldWriter`, :class:`StateWriter`, :class:`Checkpointer` and
+:class:`RunRecord`) is importable from here.  Importing the top-level package
+does not import dolfinx: these names are loaded on first access.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -40,4 +46,32 @@ class SolverError(FemhomogError):
     """A linear/nonlinear solver diverged or failed."""
 
 
-__all__ = ["ConfigError", "FemhomogError", "MeshError", "SolverError", "__version__"]
+# name -> module, imported lazily (the facade imports mpi4py, recorders dolfinx)
+_LAZY = {
+    "Simulation": "femhomog.simulation",
+    "ScalarLog": "femhomog.timestepping",
+    "FieldWriter": "femhomog.timestepping",
+    "StateWriter": "femhomog.timestepping",
+    "Checkpointer": "femhomog.timestepping",
+    "RunRecord": "femhomog.timestepping",
+}
+
+__all__ = [
+    "Checkpointer",
+    "ConfigError",
+    "FemhomogError",
+    "FieldWriter",
+    "MeshError",
+    "RunRecord",
+    "ScalarLog",
+    "Simulation",
+    "SolverError",
+    "StateWriter",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'femhomog' has no attribute {name!r}")

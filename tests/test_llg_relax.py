@@ -24,12 +24,12 @@ import itertools
 from mpi4py import MPI
 
 from femhomog.meshes import periodic_box_mesh
-from femhomog.micromag.driver import AdaptiveStepper, FixedStepper
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.relax import relax
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
 from femhomog.micromag.terms import Exchange, UniaxialAnisotropy, Zeeman
+from femhomog.timestepping import AdaptiveStepper, FixedStepper
 
 
 def macrospin(alpha=1.0, h=2.0, theta0=2.5):

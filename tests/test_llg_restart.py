@@ -333,7 +333,7 @@ ROW = {"t": 0.5, "mx": 0.1, "my": 0.2, "mz": 0.3, "E_total": 1.25, "norm_dev": 1
 def test_progress_bar_when_stderr_is_a_tty(monkeypatch):
     from mpi4py import MPI
 
-    from femhomog.micromag.driver import Progress
+    from femhomog.timestepping import Progress
 
     stream = _Stream(tty=True)
     monkeypatch.setattr(sys, "stderr", stream)
@@ -350,7 +350,7 @@ def test_progress_bar_when_stderr_is_a_tty(monkeypatch):
 def test_progress_lines_in_batch(monkeypatch, caplog):
     from mpi4py import MPI
 
-    from femhomog.micromag.driver import Progress
+    from femhomog.timestepping import Progress
 
     monkeypatch.setattr(sys, "stderr", _Stream(tty=False))
     caplog.set_level(logging.INFO, logger="femhomog")
@@ -365,3 +365,30 @@ def test_progress_lines_in_batch(monkeypatch, caplog):
     assert not Progress(None, 1.0, "s", MPI.COMM_SELF).enabled
     monkeypatch.setattr(sys, "stderr", _Stream(tty=True))
     assert Progress(None, 1.0, "s", MPI.COMM_SELF).bar is None
+
+
+# ---------------------------------------------------------------- old checkpoints
+OLD = Path(__file__).resolve().parent / "data" / "llg_checkpoint_v1"
+
+
+def test_checkpoint_of_format_1_restarts(tmp_path, monkeypatch):
+    """tests/data/llg_checkpoint_v1: written by femhomog 0.1.0 before the time loop became
+    generic (LLGDriver), a run killed after step 7 with its checkpoint of step 6, and that
+    version's uninterrupted run.  The restart completes it to the same averages.csv and
+    m_final.npz (same ranks: same operations, bitwise up to the last digit written)."""
+    from femhomog.cli.main import main
+
+    shutil.copytree(OLD / "run", tmp_path / "run")
+    shutil.copy(OLD / "config.toml", tmp_path / "config.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["llg", "config.toml", "--restart", "run", "-q"]) == 0
+    got = read_table(tmp_path / "run" / "averages.csv")
+    ref = read_table(OLD / "reference_averages.csv")
+    assert got.shape == ref.shape == (6, 8)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    with np.load(OLD / "reference_m_final.npz") as d:
+        ref_m = d["m"][np.lexsort(d["x"].T[::-1])]
+    np.testing.assert_allclose(final_m(tmp_path / "run"), ref_m, rtol=0, atol=1e-12)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "completed" and info["restarts"] == 1
+    assert info["restart_history"][0]["step"] == 6 and info["restart_history"][0]["rows"] == 4

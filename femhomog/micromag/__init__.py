@@ -6,6 +6,8 @@
 ``problem``        :class:`LLGProblem`: P1 magnetization, (periodic) constraint, nodal checks
 ``tangent_plane``  Alouges' tangent-plane theta-scheme (linear, first order, energy-stable)
 ``midpoint``       implicit midpoint rule with SNES (second order, nodal |m| exact), step doubling
+``outputs``        what an LLG run records: averages columns, output units, progress text
+``build``, ``job`` config -> objects, and the ``femhomog llg`` job on :class:`femhomog.Simulation`
 
 Importing this package imports only the pure-python ``units``; the FEniCSx
 classes (``LLGProblem``, the field terms and integrators) are loaded on first
@@ -41,6 +43,11 @@ _LAZY = {
     "MidpointIntegrator": "midpoint",
     "AdaptiveStepInfo": "midpoint",
     "StepInfo": "_solvers",
+    "OutputScales": "outputs",
+    "llg_columns": "outputs",
+    "llg_line": "outputs",
+    "llg_postfix": "outputs",
+    "llg_state": "outputs",
 }
 
 __all__ = [
@@ -54,6 +61,7 @@ __all__ = [
     "LLGProblem",
     "MidpointIntegrator",
     "NodalTangentConstraint",
+    "OutputScales",
     "StepInfo",
     "TangentPlaneIntegrator",
     "UniaxialAnisotropy",
@@ -62,6 +70,10 @@ __all__ = [
     "check_damping",
     "gilbert_to_landau_lifshitz",
     "landau_lifshitz_to_gilbert",
+    "llg_columns",
+    "llg_line",
+    "llg_postfix",
+    "llg_state",
     "lumped_measure",
 ]
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -431,6 +432,10 @@ class MidpointIntegrator:
         finally:
             for v in (m0, big, half, fine):
                 v.destroy()
+
+    def describe(self) -> dict[str, Any]:
+        """Name and parameters (run.json; ``max_retries`` applies to :meth:`step`)."""
+        return {"name": "midpoint", "linear_solver": self.solver, "max_retries": self.max_retries}
 
     def destroy(self) -> None:
         self.snes.destroy()

@@ -95,7 +95,7 @@ def relax(
     stepper
         An object with ``problem`` and ``advance(dt)`` returning a step result
         with attributes ``dt`` and ``dt_next`` (``dt_next`` None for fixed steps),
-        e.g. :class:`femhomog.micromag.driver.FixedStepper` or ``AdaptiveStepper``.
+        e.g. :class:`femhomog.timestepping.FixedStepper` or ``AdaptiveStepper``.
     dt
         (Initial) step size.
     torque_tol

@@ -33,6 +33,7 @@ like the periodic cell problems: the same constrain-by-a-linear-map machinery.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -359,6 +360,11 @@ class TangentPlaneIntegrator:
         A.setValuesRCV(self._blk_rows, self._blk_cols, blocks.reshape(-1, 3),
                        addv=PETSc.InsertMode.ADD_VALUES)
         A.assemble()
+
+    def describe(self) -> dict[str, Any]:
+        """Name and parameters (run.json)."""
+        return {"name": "tangent_plane", "linear_solver": self.solver,
+                "max_retries": self.max_retries, "theta": self.theta}
 
     def destroy(self) -> None:
         for obj in (self.ksp, self.A, self.b, self._w, self._b_r):

@@ -37,9 +37,9 @@ from femhomog.meshes.magnets import cuboid
 from femhomog.micromag import Exchange, LLGProblem, UniaxialAnisotropy
 from femhomog.micromag.demag.base import StrayField
 from femhomog.micromag.demag.fembem import FredkinKoehler
-from femhomog.micromag.driver import FixedStepper
 from femhomog.micromag.relax import relax
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.timestepping import FixedStepper
 
 #: Anisotropy quality factor q = 2 K_u / (mu0 Ms^2) = K_u / K_m of SP3.
 Q = 0.1
