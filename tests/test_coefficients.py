@@ -1,4 +1,4 @@
-"""Tests of CellCoefficient (UFL forms, DG0 materials, positivity/periodicity checks).
+"""Tests of the coefficients (UFL forms, DG0 materials, positivity/periodicity checks, protocol).
 
 The ``mpi`` test runs under ``mpirun -n 2 python -m mpi4py -m pytest -m mpi``; the
 others work on any number of ranks too (every assertion is collective-safe).
@@ -20,7 +20,7 @@ import ufl
 from mpi4py import MPI
 
 from femhomog import ConfigError
-from femhomog.coefficients import CellCoefficient
+from femhomog.coefficients import CellCoefficient, Coefficient, ConstantCoefficient
 
 COMM = MPI.COMM_WORLD
 
@@ -365,3 +365,48 @@ def test_mpi_errors_everywhere_and_integrals() -> None:
     raises_everywhere(lambda: m.check(msh, partial), "cells have no physical group")
     # and a successful collective call afterwards still works (no rank left behind)
     assert COMM.allreduce(1) == COMM.size
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+def test_cell_and_constant_coefficients_share_the_protocol(mesh) -> None:
+    A = [[2.0, 0.3], [0.3, 1.0]]
+    const = ConstantCoefficient(A)
+    expr = CellCoefficient.from_expression([[str(v) for v in row] for row in A], 2)
+    assert isinstance(const, Coefficient) and isinstance(expr, Coefficient)
+    assert const.is_matrix and const.dim == 2 and const.constant and const.kind == "constant"
+    assert ConstantCoefficient(3.0).dim is None  # a number fits any dimension
+    for coef in (const, expr):
+        coef.check(mesh)
+        a = coef.ufl(mesh)
+        assert integrate(mesh, a[0, 1]) == pytest.approx(0.3, rel=1e-14)
+        np.testing.assert_allclose(coef.evaluate(np.zeros((4, 2))), np.tile(A, (4, 1, 1)))
+    assert json.loads(json.dumps(const.describe()))["a"] == A
+    assert "ConstantCoefficient" in repr(const)
+    line = dolfinx.mesh.create_unit_interval(COMM, 4)
+    raises_everywhere(lambda: const.check(line), "is a 2 x 2 matrix but the mesh has dimension 1")
+
+
+def test_constant_coefficient_validated_once() -> None:
+    with pytest.raises(ConfigError, match="not positive: a = -1"):
+        ConstantCoefficient(-1.0)
+    with pytest.raises(ConfigError, match=r"^exchange: coefficient a is not symmetric"):
+        ConstantCoefficient([[1.0, 2.0], [0.0, 1.0]], "exchange: coefficient a")
+    with pytest.raises(ConfigError, match="smallest eigenvalue of a is -1"):
+        ConstantCoefficient([[1.0, 2.0], [2.0, 1.0]])
+    out = ConstantCoefficient([[1.0, 0.2], [0.2 + 1e-17, 1.0]]).value
+    assert np.array_equal(out, out.T) and not out.flags.writeable
+
+
+def test_check_positive_at_given_points() -> None:
+    """The reported value is the smallest among the failing points, on every rank."""
+    a = CellCoefficient.from_expression("y[0] - 0.5", 2)
+    pts = np.array([[0.75, 0.0], [0.25, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    raises_everywhere(
+        lambda: a.check_positive(COMM, pts, what="exchange: coefficient", symbol="a(x/eps)",
+                                 at="x/eps"),
+        r"^exchange: coefficient is not positive: a\(x/eps\) = -0.5 at x/eps = \(0, 0\)$",
+    )
+    a.check_positive(COMM, pts[[0, 3]])
+    a.check_positive(COMM, np.zeros((0, 2)) + 1.0)  # no points on this rank

@@ -24,7 +24,8 @@ import dolfinx.fem.petsc
 import ufl
 from mpi4py import MPI
 
-from femhomog.coefficients import CellCoefficient
+from femhomog import ConfigError
+from femhomog.coefficients import CellCoefficient, ConstantCoefficient
 from femhomog.meshes import periodic_box_mesh
 from femhomog.micromag.terms import (
     AppliedField,
@@ -239,3 +240,21 @@ def test_extra_field_keeps_its_provided_field():
     assert F.norm() <= RTOL * ref.norm()
     e = scalar(-0.5 * ufl.inner(H, m) * lumped_measure(mesh), mesh.comm)
     assert term.energy(m) == pytest.approx(e, rel=1e-14)
+
+
+def test_exchange_takes_any_coefficient_of_the_protocol():
+    """A number/matrix, a ConstantCoefficient and a constant CellCoefficient give one field."""
+    mesh, _, phi, m = setup("tetrahedron")
+    ref = assemble(Exchange(A3).field_form(m, phi))
+    for a in (ConstantCoefficient(A3),
+              CellCoefficient.from_expression([[str(v) for v in row] for row in A3], 3)):
+        term = Exchange(a, eps=0.5)
+        term.check(mesh)
+        F = assemble(term.field_form(m, phi))
+        F.axpy(-1.0, ref)
+        assert F.norm() <= RTOL * ref.norm()
+    assert Exchange(ConstantCoefficient(A3)).describe()["a"] == A3
+    with pytest.raises(ConfigError, match="per physical group"):
+        Exchange(CellCoefficient.from_materials({1: 1.0}, 3))
+    with pytest.raises(ConfigError, match=r"exchange: coefficient is not positive: a\(x/eps\)"):
+        Exchange("0.2 + sin(2*pi*y[0])", eps=0.5).check(mesh)

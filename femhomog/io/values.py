@@ -73,11 +73,9 @@ def square_matrix(value: Any, key: str, *, allow_strings: bool) -> list[list[Any
         if isinstance(out[i][i], float) and out[i][i] <= 0:
             raise ConfigError(f"{key}: diagonal entries must be > 0, got {show(out[i][i])}")
     if all(isinstance(e, float) for row in out for e in row):
-        import numpy as np  # local: keeps `femhomog.io` import light
+        from femhomog.spd import check_spd  # local: keeps `femhomog.io` import light (numpy)
 
-        a = np.array(out)
-        if np.linalg.eigvalsh(0.5 * (a + a.T)).min() <= 0:
-            raise ConfigError(f"{key}: the matrix (its symmetric part) must be positive definite")
+        check_spd(out, key, symbol="the matrix", symmetric=False)
     return out
 
 

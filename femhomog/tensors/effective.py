@@ -59,6 +59,7 @@ import numpy as np
 import scipy.linalg
 
 from femhomog import ConfigError
+from femhomog.spd import check_spd
 from femhomog.tensors.matricization import matricize
 from femhomog.tensors.symmetric import (
     apply,
@@ -96,14 +97,10 @@ def _check_a0(a0: object, tol: float = 1e-10) -> np.ndarray:
     arr = as_tensor(a0, name="a0")
     if arr.ndim != 2:
         raise ConfigError(f"a0 must be a d x d matrix, got shape {arr.shape}")
-    scale = max(1.0, float(np.max(np.abs(arr))))
-    if np.max(np.abs(arr - arr.T)) > tol * scale:
-        raise ConfigError("a0 must be symmetric")
-    arr = 0.5 * (arr + arr.T)
     # Lemma 3 (S(x^n a0) positive definite) and the division in (37) need a0 SPD
-    if np.linalg.eigvalsh(arr)[0] <= 0.0:
-        raise ConfigError("a0 must be positive definite (Lemma 3 and (37) need it)")
-    return arr
+    return check_spd(
+        arr, "a0", symbol="a0", symmetry_rtol=tol, where=" (Lemma 3 and (37) need it)"
+    )
 
 
 def _check_g_list(g_sym_list: Sequence[object], d: int) -> list[np.ndarray]:

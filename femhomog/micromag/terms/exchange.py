@@ -24,9 +24,8 @@ from femhomog import (
 # isort: split
 import dolfinx
 import ufl
-from mpi4py import MPI
 
-from femhomog.coefficients import CellCoefficient
+from femhomog.coefficients import CellCoefficient, Coefficient, ConstantCoefficient
 from femhomog.micromag.terms.base import FieldTerm, finite_number, mesh_of
 from femhomog.micromag.terms.quadrature import tensor_gauss_metadata
 
@@ -47,8 +46,11 @@ class Exchange(FieldTerm):
         A positive number, an expression in ``y`` evaluated at ``y = x/eps``
         (e.g. ``"1 + 0.5*sin(2*pi*y[0])"``, the coefficient of Fig. 4.1), a
         symmetric positive definite ``d x d`` matrix of numbers (e.g. ``A^H``
-        from :mod:`femhomog.cell`), or a :class:`femhomog.coefficients.CellCoefficient`
-        given by expressions.
+        from :mod:`femhomog.cell`), or any :class:`femhomog.coefficients.Coefficient`
+        but one given per physical group (a ``CellCoefficient`` of expressions, a
+        ``ConstantCoefficient``).  Symmetry and definiteness are checked by
+        :func:`femhomog.spd.check_spd`, ``a(x/eps)`` on the mesh by
+        :meth:`~femhomog.coefficients.Coefficient.check_positive`.
     eps
         Period ``eps`` of ``a(x/eps)`` (ignored for constant ``a``).
     quadrature_degree
@@ -92,24 +94,23 @@ class Exchange(FieldTerm):
                     f"exchange: gauss_points must be integers >= 1 per axis, got {gp!r}"
                 )
             self.gauss_points = tuple(gp)
-        self._constant: float | np.ndarray | None = None
-        self._coefficient: CellCoefficient | None = None
         a = self.a
-        if isinstance(a, CellCoefficient):
-            if a.kind != "expression":
+        what = "exchange: coefficient a"
+        coef: Coefficient
+        if isinstance(a, Coefficient):
+            if a.kind == "materials":
                 raise ConfigError(
                     "exchange: a coefficient given per physical group cannot be evaluated at "
                     "x/eps; give it as an expression in y"
                 )
-            self._coefficient = a
+            coef = a
         elif isinstance(a, str):
             # syntax check now (the dimension is known only with the mesh)
-            self._coefficient = CellCoefficient.from_expression(a, 3)
-            if self._coefficient.constant:
-                self._constant = float(self._coefficient.evaluate(np.zeros((1, 3)))[0])
-                self._coefficient = None
+            coef = CellCoefficient.from_expression(a, 3)
+            if coef.constant:
+                coef = ConstantCoefficient(float(coef.evaluate(np.zeros((1, 3)))[0]), what)
         elif isinstance(a, numbers.Real) and not isinstance(a, bool):
-            self._constant = finite_number(a, "exchange: a")
+            coef = ConstantCoefficient(finite_number(a, "exchange: a"), what)
         else:
             arr = np.asarray(a, dtype=object)
             if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] not in (1, 2, 3):
@@ -117,30 +118,15 @@ class Exchange(FieldTerm):
                     f"exchange: a must be a number, an expression in y or a d x d matrix, got {a!r}"
                 )
             if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in arr.flat):
-                mat = np.asarray(a, dtype=np.float64)
-                if not np.all(np.isfinite(mat)):
-                    raise ConfigError(f"exchange: matrix a is not finite: {mat.tolist()}")
-                scale = max(float(np.max(np.abs(mat))), np.finfo(float).tiny)
-                if np.max(np.abs(mat - mat.T)) > 1e-12 * scale:
-                    raise ConfigError(f"exchange: matrix a is not symmetric: {mat.tolist()}")
-                self._constant = 0.5 * (mat + mat.T)
+                coef = ConstantCoefficient(np.asarray(a, dtype=np.float64), what)
             else:
-                self._coefficient = CellCoefficient.from_expression(a, arr.shape[0])
-        if self._constant is not None:
-            c = self._constant
-            lam = float(np.linalg.eigvalsh(c)[0]) if isinstance(c, np.ndarray) else float(c)
-            if lam <= 0:
-                raise ConfigError(
-                    "exchange: coefficient a must be positive (definite), got "
-                    f"{c.tolist() if isinstance(c, np.ndarray) else c!r}"
-                )
+                coef = CellCoefficient.from_expression(a, arr.shape[0])
+        self._coef = coef
 
     @property
     def is_matrix(self) -> bool:
         """True for a matrix coefficient (e.g. ``A^H`` of (3.2))."""
-        if self._constant is not None:
-            return isinstance(self._constant, np.ndarray)
-        return bool(self._coefficient is not None and self._coefficient.is_matrix)
+        return self._coef.is_matrix
 
     def _dim_check(self, mesh: dolfinx.mesh.Mesh) -> int:
         d = mesh.topology.dim
@@ -149,11 +135,7 @@ class Exchange(FieldTerm):
                 f"exchange: mesh of topological dimension {d} embedded in {mesh.geometry.dim}D "
                 "is not supported"
             )
-        n = None
-        if isinstance(self._constant, np.ndarray):
-            n = self._constant.shape[0]
-        elif self._coefficient is not None and self._coefficient.is_matrix:
-            n = self._coefficient.dim
+        n = self._coef.dim if self._coef.is_matrix else None
         if n is not None and n != d:
             raise ConfigError(f"exchange: matrix a is {n} x {n} but the mesh has dimension {d}")
         return d
@@ -163,21 +145,19 @@ class Exchange(FieldTerm):
 
         def build() -> Any:
             d = self._dim_check(mesh)
-            if self._constant is not None:
-                return dolfinx.fem.Constant(mesh, np.asarray(self._constant, dtype=np.float64))
-            coef = self._coefficient_for_dim(d)
+            if isinstance(self._coef, ConstantCoefficient):
+                return self._coef.ufl(mesh)
             x = ufl.SpatialCoordinate(mesh)
             eps = dolfinx.fem.Constant(mesh, np.float64(self.eps))
-            return coef.ufl(mesh, y=x / eps)
+            return self._coefficient_for_dim(d).ufl(mesh, y=x / eps)
 
         return self._per_mesh(mesh, build)
 
-    def _coefficient_for_dim(self, d: int) -> CellCoefficient:
+    def _coefficient_for_dim(self, d: int) -> Coefficient:
         """The expression coefficient parsed for dimension ``d`` (scalars were parsed
         for d = 3 up front; re-parsing makes y[i] with i >= d a clear ConfigError)."""
-        coef = self._coefficient
-        assert coef is not None
-        if coef.dim != d and not coef.is_matrix:
+        coef = self._coef
+        if isinstance(coef, CellCoefficient) and coef.dim != d and not coef.is_matrix:
             coef = CellCoefficient.from_expression(str(coef.describe()["a"]), d)
         return coef
 
@@ -203,27 +183,15 @@ class Exchange(FieldTerm):
         """Positivity of ``a(x/eps)`` at the mesh nodes and cell midpoints (collective)."""
         d = self._dim_check(mesh)
         self.coefficient(mesh)  # parses for dimension d (ConfigError on y[i >= d])
-        if self._coefficient is None:
-            return
-        coef = self._coefficient_for_dim(d)
+        if isinstance(self._coef, ConstantCoefficient):
+            return  # checked on construction
         x = mesh.geometry.x[:, :d]
         n_owned = mesh.topology.index_map(d).size_local
         mid = x[mesh.geometry.dofmaps[0][:n_owned]].mean(axis=1)
-        pts = np.concatenate([x, mid]) / self.eps
-        vals = coef.evaluate(pts)
-        if coef.is_matrix:
-            low = np.linalg.eigvalsh(vals)[:, 0] if vals.size else np.empty(0)
-        else:
-            low = vals
-        local = float(np.min(low)) if low.size else np.inf
-        if not np.all(np.isfinite(low)):
-            local = -np.inf
-        worst = mesh.comm.allreduce(local, op=MPI.MIN)
-        if not worst > 0:
-            raise ConfigError(
-                f"exchange: a(x/eps) must be positive (definite) on the mesh; its smallest "
-                f"value (eigenvalue) at nodes and cell midpoints is {worst:.6g}"
-            )
+        self._coefficient_for_dim(d).check_positive(
+            mesh.comm, np.concatenate([x, mid]) / self.eps, what="exchange: coefficient",
+            symbol="a(x/eps)", at="x/eps",
+        )
 
     def energy_form(self, m: Any) -> ufl.Form:
         """``1/2 int a grad m : grad m`` (3.1) or with ``A^H`` (3.2).
@@ -236,11 +204,8 @@ class Exchange(FieldTerm):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        if self._constant is not None:
-            c = self._constant
-            out["a"] = c.tolist() if isinstance(c, np.ndarray) else c
-        else:
-            out["a"] = self._coefficient.describe()["a"] if self._coefficient else None
+        coef = self._coef.describe()
+        out["a"] = coef["a"]
+        if not isinstance(self._coef, ConstantCoefficient):
             out["eps"] = self.eps
         return out
-

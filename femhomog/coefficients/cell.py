@@ -1,4 +1,4 @@
-"""The cell coefficient ``a(y)`` of a periodic cell problem.
+"""The cell coefficient ``a(y)`` of a periodic cell problem (a :class:`Coefficient`).
 
 ``a`` is a scalar or a symmetric ``d x d`` matrix, given either
 
@@ -12,6 +12,7 @@
 for materials); :meth:`CellCoefficient.check` verifies positivity and, for
 expressions, Y-periodicity on the mesh.  Both are collective over the mesh
 communicator and raise the same :class:`femhomog.ConfigError` on every rank.
+Symmetry and positive definiteness are judged by :mod:`femhomog.spd`.
 """
 
 from __future__ import annotations
@@ -30,23 +31,18 @@ import ufl
 from mpi4py import MPI
 
 from femhomog import ConfigError
+from femhomog.coefficients.base import Coefficient, fmt_point
 from femhomog.expression import Expression, parse_expression
+from femhomog.spd import SYMMETRY_RTOL, check_spd, check_symmetric
 
 __all__ = ["CellCoefficient"]
 
 # Relative tolerance for a(y) == a(y + L e_i); rounding in e.g. sin(2*pi*(y+1))
 # is ~1e-15, while a genuinely non-periodic coefficient differs at O(1).
 _PERIODIC_RTOL = 1e-10
-# a_ij == a_ji is compared with this relative tolerance (pure rounding differences
-# such as "0.1*y[0]" vs "y[0]*0.1" must pass).
-_SYMMETRY_RTOL = 1e-12
 # Random points per cell for check(); with the nodes and midpoints this resolves
 # features down to the mesh size, which is all the FE solution can see anyway.
 _RANDOM_POINTS_PER_CELL = 2
-
-
-def _fmt_point(p: np.ndarray) -> str:
-    return "(" + ", ".join(f"{v:.6g}" for v in p) + ")"
 
 
 def _fmt_tags(tags: Sequence[int]) -> str:
@@ -63,7 +59,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
-class CellCoefficient:
+class CellCoefficient(Coefficient):
     """Scalar or symmetric matrix coefficient ``a(y)`` on the periodic cell.
 
     Do not call the constructor; use :meth:`from_expression` or
@@ -201,14 +197,8 @@ class CellCoefficient:
                 )
             if not np.all(np.isfinite(arr)):
                 raise ConfigError(f"material for physical group {tag} is not finite: {val!r}")
-            scale = max(np.max(np.abs(arr)), np.finfo(float).tiny)
-            if np.max(np.abs(arr - arr.T)) > _SYMMETRY_RTOL * scale:
-                i, j = np.unravel_index(np.argmax(np.abs(arr - arr.T)), arr.shape)
-                raise ConfigError(
-                    f"material for physical group {tag} is not symmetric: "
-                    f"a[{i}][{j}] = {arr[i, j]:g} but a[{j}][{i}] = {arr[j, i]:g}"
-                )
-            arr = 0.5 * (arr + arr.T)  # remove rounding asymmetry
+            # symmetrized: removes rounding asymmetry
+            arr = check_symmetric(arr, f"material for physical group {tag}")
             arr.setflags(write=False)
             values[tag] = arr
             given[str(tag)] = arr.tolist()
@@ -249,9 +239,6 @@ class CellCoefficient:
         if self._expr is None:
             return len({_as_key(v) for v in self._materials.values()}) == 1
         return all(e.constant for e in self._expr_list())
-
-    def __repr__(self) -> str:
-        return f"CellCoefficient({self.describe()!r})"
 
     def describe(self) -> dict[str, Any]:
         """JSON-serialisable description (for result metadata)."""
@@ -406,7 +393,7 @@ class CellCoefficient:
 
         comm = mesh.comm
         pts = self._sample_points(mesh)
-        self._check_positive(comm, pts)
+        self.check_positive(comm, pts)
         if period is not None:
             self._check_periodic(comm, pts, period)
 
@@ -480,17 +467,7 @@ class CellCoefficient:
 
     def _check_materials(self) -> None:
         for tag, v in self._materials.items():
-            if isinstance(v, np.ndarray):
-                lam = float(np.linalg.eigvalsh(v)[0])
-                if lam <= 0:
-                    raise ConfigError(
-                        f"coefficient is not positive definite: smallest eigenvalue of a is "
-                        f"{lam:.6g} in physical group {tag}"
-                    )
-            elif v <= 0:
-                raise ConfigError(
-                    f"coefficient is not positive: a = {v:.6g} in physical group {tag}"
-                )
+            check_spd(v, "coefficient", where=f" in physical group {tag}")
 
     def _sample_points(self, mesh: dolfinx.mesh.Mesh) -> np.ndarray:
         """Geometry nodes, cell midpoints and random points in each owned cell."""
@@ -506,49 +483,6 @@ class CellCoefficient:
         # Convex combinations of the nodes lie in the (convex, affine) cell.
         rand = np.einsum("cmk,ckd->cmd", w, cell_x).reshape(-1, d)
         return np.concatenate([x, mid, rand])
-
-    def _check_positive(self, comm: Any, pts: np.ndarray) -> None:
-        if self._is_matrix:
-            vals = self.evaluate(pts)
-            finite = np.all(np.isfinite(vals), axis=(1, 2))
-            worst = np.full(pts.shape[0], np.inf)
-            if np.any(finite):
-                worst[finite] = np.linalg.eigvalsh(vals[finite])[:, 0]
-        else:
-            vals = self.evaluate(pts)
-            finite = np.isfinite(vals)
-            worst = np.where(finite, vals, np.inf)
-
-        bad_local = None
-        if not np.all(finite):
-            i = int(np.flatnonzero(~finite)[0])
-            v = vals[i]
-            bad_local = (float(v) if not self._is_matrix else str(v.tolist()), pts[i].tolist())
-        min_local = None
-        if worst.size:
-            i = int(np.argmin(worst))
-            min_local = (float(worst[i]), pts[i].tolist())
-
-        gathered = comm.allgather((bad_local, min_local))
-        bad = [b for b, _ in gathered if b is not None]
-        if bad:
-            v, p = bad[0]
-            raise ConfigError(
-                f"coefficient is not finite: a(y) = {v} at y = {_fmt_point(np.asarray(p))}"
-            )
-        mins = [m for _, m in gathered if m is not None]
-        if not mins:
-            return
-        v, p = min(mins, key=lambda m: m[0])
-        if v <= 0:
-            if self._is_matrix:
-                raise ConfigError(
-                    f"coefficient is not positive definite: smallest eigenvalue of a(y) is "
-                    f"{v:.6g} at y = {_fmt_point(np.asarray(p))}"
-                )
-            raise ConfigError(
-                f"coefficient is not positive: a(y) = {v:.6g} at y = {_fmt_point(np.asarray(p))}"
-            )
 
     def _check_periodic(self, comm: Any, pts: np.ndarray, period: Any) -> None:
         d = self._dim
@@ -596,8 +530,8 @@ class CellCoefficient:
             i, lbl, p, v0, v1 = min(bad, key=lambda b: b[0])
             raise ConfigError(
                 f"coefficient{' a' + lbl if lbl else ''} is not periodic in y[{i}] on the cell "
-                f"(period L = {_fmt_point(L)}): a{lbl}(y) = {v0:.10g} at "
-                f"y = {_fmt_point(np.asarray(p))} but {v1:.10g} at y + {L[i]:g} e_{i}"
+                f"(period L = {fmt_point(L)}): a{lbl}(y) = {v0:.10g} at "
+                f"y = {fmt_point(np.asarray(p))} but {v1:.10g} at y + {L[i]:g} e_{i}"
             )
 
 
@@ -636,12 +570,12 @@ def _check_symmetric(exprs: tuple[tuple[Expression, ...], ...], dim: int) -> Non
                 float(np.max(np.abs(both[np.isfinite(both)]), initial=0.0)), np.finfo(float).tiny
             )
             with np.errstate(invalid="ignore"):
-                differ = ~(np.abs(vij - vji) <= _SYMMETRY_RTOL * scale)
+                differ = ~(np.abs(vij - vji) <= SYMMETRY_RTOL * scale)
             differ &= ~(np.isnan(vij) & np.isnan(vji))
             if np.any(differ):
                 k = int(np.flatnonzero(differ)[0])
                 raise ConfigError(
                     f"coefficient matrix is not symmetric: a[{i}][{j}] = '{aij.text}' but "
                     f"a[{j}][{i}] = '{aji.text}' ({vij[k]:.6g} vs {vji[k]:.6g} at "
-                    f"y = {_fmt_point(pts[k])})"
+                    f"y = {fmt_point(pts[k])})"
                 )
