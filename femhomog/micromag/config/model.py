@@ -146,13 +146,10 @@ def _check_llg_material(values: dict[str, Any]) -> dict[str, Any]:
             values["gamma"] = 2.211e5  # femhomog.micromag.units.GAMMA_FREE_ELECTRON
     exchange = values["exchange"]
     if isinstance(exchange, list) and all(isinstance(e, float) for row in exchange for e in row):
-        a = exchange
-        n = len(a)
-        # relative to the matrix's largest entry, not to a_ij itself: an off-diagonal
-        # entry may vanish, and round-off of it is round-off relative to the matrix
-        scale = max(max(abs(e) for row in a for e in row), 1e-300)
-        if any(abs(a[i][j] - a[j][i]) > 1e-12 * scale for i in range(n) for j in range(i)):
-            raise ConfigError(f"material.exchange: the matrix must be symmetric, got {show(a)}")
+        from femhomog.spd import check_symmetric  # local: keeps the schema import light
+
+        # relative to the matrix's largest entry (an off-diagonal entry may vanish)
+        check_symmetric(exchange, "material.exchange: the matrix")
     return values
 
 
