@@ -2,14 +2,17 @@
 
 The package layout follows the pipeline (see README.md):
 
-``femhomog.periodic``  periodic constraints for dolfinx spaces (prolongation P, P^T A P)
-``femhomog.cell``      cell problems and correctors chi^k, homogenized tensor a^0 = A^H
-``femhomog.tensors``   pure-numpy symmetric tensor algebra (no dolfinx)
-``femhomog.meshes``    structured and gmsh periodic cells
-``femhomog.io``        TOML configs, JSON/CSV outputs, logging
-``femhomog.timestepping``  generic time loop, recorders, checkpoints, run.json
-``femhomog.micromag``  Landau-Lifshitz(-Gilbert) problems, field terms, integrators
-``femhomog.cli``       the ``femhomog`` command
+``femhomog.periodic``      periodic and Dirichlet constraints for dolfinx spaces (u = P u_r, P^T A P)
+``femhomog.tensors``       pure-numpy symmetric tensor algebra of the wave paper (no dolfinx)
+``femhomog.meshes``        structured periodic boxes, gmsh cells and magnets
+``femhomog.coefficients``  coefficients a(y) / a(x/eps) behind one protocol (``femhomog.spd`` checks them)
+``femhomog.io``            the TOML schema engine, job descriptions, JSON/CSV outputs, logging
+``femhomog.cell``          cell problems and correctors chi^k, a^0 = A^H, effective wave tensors
+``femhomog.timestepping``  generic time loop, steppers, recorders, checkpoints, run.json
+``femhomog.micromag``      Landau-Lifshitz(-Gilbert): field terms, integrators, stray field
+``femhomog.wave``          fine-scale and effective wave equations
+``femhomog.spin``          spin and charge drift-diffusion on a conductor
+``femhomog.cli``           the ``femhomog`` command (one ``Job`` entry per physics)
 
 The public facade :class:`Simulation` (with the recorders :class:`ScalarLog`,
 :class:`FieldWriter`, :class:`StateWriter`, :class:`Checkpointer` and

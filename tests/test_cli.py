@@ -24,8 +24,8 @@ import femhomog
 from femhomog import ConfigError, FemhomogError, SolverError
 from femhomog.cell.command import format_cell_summary
 from femhomog.cell.config import CELL_SCHEMA, CellJobConfig, load_cell_config
-from femhomog.cli.job import Job
 from femhomog.cli.main import main
+from femhomog.io.job import Job
 from femhomog.io.logging import get_logger, setup_logging
 from femhomog.io.output import write_json_atomic
 from femhomog.io.schema import Schema, integer, option, section

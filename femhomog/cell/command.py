@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from femhomog.cell.config import CELL_SCHEMA
-from femhomog.cli.job import Job
+from femhomog.io.job import Job
 
 __all__ = ["CELL_JOB", "format_cell_summary"]
 

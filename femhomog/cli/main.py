@@ -4,7 +4,7 @@
 (``femhomog llg CONFIG.toml --restart DIR`` continues a run from its checkpoint)
 runs one job type (``cell``, ``llg``) under ``mpirun`` or serially.  Every
 job subcommand has the same shape; a job is described by a
-:class:`~femhomog.cli.job.Job` next to its physics (e.g.
+:class:`~femhomog.io.job.Job` next to its physics (e.g.
 :mod:`femhomog.cell.command`), and adding one is a single entry in
 :data:`JOBS`.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from femhomog import ConfigError, FemhomogError, __version__
 from femhomog.cell.command import CELL_JOB
-from femhomog.cli.job import Job
+from femhomog.io.job import Job
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
 from femhomog.micromag.command import LLG_JOB
 

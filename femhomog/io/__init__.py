@@ -4,6 +4,7 @@
              ``--set`` overrides, the ``--print-config`` template
 ``values``   value types several job schemas share (matrices, coefficients a(y))
 ``output``   atomic JSON/CSV writers
+``job``      :class:`Job`: what the ``femhomog`` command needs to know of a job
 ``logging``  rank-0 logging
 
 The job schemas live next to their physics (``femhomog.cell.config``,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from femhomog.cli.job import Job
+from femhomog.io.job import Job
 from femhomog.micromag.config import LLG_SCHEMA
 
 __all__ = ["LLG_JOB", "format_llg_summary"]

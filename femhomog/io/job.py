@@ -2,7 +2,8 @@
 
 Each physics package describes its job in a small, dolfinx-free module (e.g.
 :mod:`femhomog.cell.command`), and :mod:`femhomog.cli.main` lists the jobs in
-``JOBS``; that entry is all the command line needs.
+``JOBS``; that entry is all the command line needs.  The description lives
+here, below the physics, so that the physics packages never import the CLI.
 """
 
 from __future__ import annotations
