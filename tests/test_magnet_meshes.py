@@ -35,9 +35,9 @@ from femhomog.meshes.magnets import (
     cylinder,
     ellipsoid,
     magnet_submesh,
-    multilayer,
     sphere,
 )
+from femhomog.meshes.stacks import multilayer
 
 
 def _sum(comm, form) -> float:

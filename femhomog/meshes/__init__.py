@@ -32,9 +32,9 @@ from femhomog.meshes.magnets import (
     cylinder,
     ellipsoid,
     magnet_submesh,
-    multilayer,
     sphere,
 )
+from femhomog.meshes.stacks import multilayer
 from femhomog.meshes.structured import (
     CELL_TYPES_BY_DIM,
     check_periodic_boundary,
