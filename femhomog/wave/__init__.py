@@ -6,6 +6,8 @@ equations (14) of the wave paper.
 ``fine_scale``  the fine-scale equation (13): GLL spectral elements with a lumped mass,
                 explicit leapfrog of order 2 or 4 (dolfinx, PETSc)
 ``chebyshev``   time-exact propagation of the space-discrete equation (Chebyshev series)
+``effective_fe`` the effective equations (14) of order s = 0, 1 with finite elements on
+                bounded boxes (C0 interior penalty, trapezoidal rule)
 
 Importing this package does not import dolfinx: the dolfinx classes load on first
 access, e.g. ``from femhomog.wave import FineScaleWave``.
@@ -21,11 +23,18 @@ from femhomog.wave.fourier import (
     relative_l2_error,
 )
 
-_LAZY = {"ChebyshevPropagator": "chebyshev", "FineScaleWave": "fine_scale", "LeapfrogStepper": "fine_scale", "WaveSource": "fine_scale"}
+_LAZY = {
+    "ChebyshevPropagator": "chebyshev",
+    "EffectiveWaveFE": "effective_fe",
+    "FineScaleWave": "fine_scale",
+    "LeapfrogStepper": "fine_scale",
+    "WaveSource": "fine_scale",
+}
 
 __all__ = [
     "ChebyshevPropagator",
     "EffectiveFourierSolver",
+    "EffectiveWaveFE",
     "FineScaleWave",
     "LeapfrogStepper",
     "PeriodicGrid",
