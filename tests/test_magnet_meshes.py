@@ -37,7 +37,12 @@ from femhomog.meshes.magnets import (
     magnet_submesh,
     sphere,
 )
-from femhomog.meshes.stacks import multilayer
+from femhomog.meshes.stacks import (
+    FACET_ELECTRODE_BOTTOM,
+    FACET_ELECTRODE_TOP,
+    conductor_stack,
+    multilayer,
+)
 
 
 def _sum(comm, form) -> float:
@@ -195,6 +200,42 @@ def test_multilayer_tags_and_volumes():
     assert _sum(sub.comm, one * ufl.dx(domain=sub)) == pytest.approx(1.4, rel=1e-12)
 
 
+def spin_valve(comm):
+    """lead | fixed | spacer | free | lead, 2 x 1 in plane."""
+    return conductor_stack(comm, (2.0, 1.0), (0.3, 0.2, 0.1, 0.2, 0.3),
+                           (False, True, False, True, False), mesh_size=0.25, z_layers=1)
+
+
+def test_conductor_stack_tags_areas_volumes():
+    mm = spin_valve(MPI.COMM_WORLD)
+    assert mm.magnet_tags == (1, 2)
+    assert mm.spacer_tags == tuple(SPACER_TAG_BASE + k for k in (1, 2, 3))
+    vol = volumes(mm)
+    for tag, t in zip((SPACER_TAG_BASE + 1, 1, SPACER_TAG_BASE + 2, 2, SPACER_TAG_BASE + 3),
+                      (0.3, 0.2, 0.1, 0.2, 0.3), strict=True):
+        assert vol[tag] == pytest.approx(2.0 * t, rel=1e-12)
+    # the electrodes are the whole bottom and top faces, each 2 x 1
+    assert area(mm, FACET_ELECTRODE_BOTTOM, False) == pytest.approx(2.0, rel=1e-12)
+    assert area(mm, FACET_ELECTRODE_TOP, False) == pytest.approx(2.0, rel=1e-12)
+    # the side faces: of the magnets (tag 10, outer part) and of the rest (30)
+    side = 2 * (2.0 + 1.0)
+    assert area(mm, FACET_OUTER, False) == pytest.approx(side * 0.7, rel=1e-12)
+    assert area(mm, FACET_MAGNET, False) == pytest.approx(side * 0.4, rel=1e-12)
+    # inside, the magnet boundary is the four layer interfaces
+    assert area(mm, FACET_MAGNET, True) == pytest.approx(4 * 2.0, rel=1e-12)
+    sub, _, _ = magnet_submesh(mm)
+    one = dolfinx.fem.Constant(sub, 1.0)
+    assert _sum(sub.comm, one * ufl.dx(domain=sub)) == pytest.approx(0.8, rel=1e-12)
+
+
+@pytest.mark.mpi
+def test_conductor_stack_parallel():
+    serial, parallel = (spin_valve(c) for c in (MPI.COMM_SELF, MPI.COMM_WORLD))
+    for tag in (FACET_ELECTRODE_BOTTOM, FACET_ELECTRODE_TOP, FACET_OUTER):
+        assert area(parallel, tag, False) == pytest.approx(area(serial, tag, False), rel=1e-12)
+    assert serial.info["num_cells"] == parallel.info["num_cells"]
+
+
 @pytest.mark.parametrize(
     "build, match",
     [
@@ -210,6 +251,11 @@ def test_multilayer_tags_and_volumes():
         (lambda c: multilayer(c, (1, 1), (0.2, 0.2), spacers=[0.1, 0.1], mesh_size=0.1),
          "spacers"),
         (lambda c: multilayer(c, (1, 1), (0.2, 0.2), spacers=[-0.1], mesh_size=0.1), ">= 0"),
+        (lambda c: conductor_stack(c, (1, 1), (0.2, 0.2), (True,), mesh_size=0.1), "booleans"),
+        (lambda c: conductor_stack(c, (1, 1), (0.2, 0.2), (False, False), mesh_size=0.1),
+         "at least one magnetic"),
+        (lambda c: conductor_stack(c, (1, 1), (0.2, -0.2), (True, False), mesh_size=0.1),
+         "thicknesses"),
         (lambda c: sphere(c, 1.0, mesh_size=0.5, shell=ShellSpec(kind="cone")), "kind"),
         (lambda c: sphere(c, 1.0, mesh_size=0.5, shell=ShellSpec(air_size=0.9)), "air_size"),
         (lambda c: sphere(c, 1.0, mesh_size=0.5, shell=ShellSpec(shell_thickness=0)),

@@ -7,8 +7,10 @@
 ``read_cell_mesh``          read a ``.msh`` cell (MeshError on bad files)
 
 Bounded magnets (:mod:`femhomog.meshes.magnets`, optional air + shell regions):
-``sphere``, ``ellipsoid``, ``cuboid``, ``cylinder``, ``multilayer`` -> ``MagnetMesh``;
-``ShellSpec``; ``magnet_submesh``.
+``sphere``, ``ellipsoid``, ``cuboid``, ``cylinder`` -> ``MagnetMesh``;
+``ShellSpec``; ``magnet_submesh``.  Stacks along z (:mod:`femhomog.meshes.stacks`):
+``multilayer`` (magnetic layers and spacers), ``conductor_stack`` (a conductor of
+magnetic and non-magnetic layers with electrode faces, for spin transport).
 
 Importing this package imports dolfinx; gmsh is imported only when a gmsh
 builder runs.
@@ -34,7 +36,7 @@ from femhomog.meshes.magnets import (
     magnet_submesh,
     sphere,
 )
-from femhomog.meshes.stacks import multilayer
+from femhomog.meshes.stacks import conductor_stack, multilayer
 from femhomog.meshes.structured import (
     CELL_TYPES_BY_DIM,
     check_periodic_boundary,
@@ -52,6 +54,7 @@ __all__ = [
     "ShellSpec",
     "boundary_facet_tag",
     "check_periodic_boundary",
+    "conductor_stack",
     "cuboid",
     "cylinder",
     "ellipsoid",
