@@ -226,8 +226,11 @@ class MidpointIntegrator:
         Mb.assemble()
 
     def _field(self, mb: np.ndarray) -> np.ndarray:
-        """Nodal ``H_h(mb)`` at the midpoint time (reduced layout, shape ``(n, 3)``)."""
-        return self.field.evaluate(mb, self._t_mid)
+        """Nodal ``c H_h(mb)`` at the midpoint time (reduced layout, shape ``(n, 3)``;
+        ``c`` the problem's precession factor)."""
+        H = self.field.evaluate(mb, self._t_mid)
+        c = self.problem.precession_factor
+        return H if c == 1.0 else c * H
 
     def _midpoint(self, x: PETSc.Vec) -> np.ndarray:
         # x is locked read-only inside SNES callbacks
@@ -247,7 +250,8 @@ class MidpointIntegrator:
         cm, cH, cmH = cross_matrices(mb), cross_matrices(H), cross_matrices(np.cross(mb, H))
         blocks = np.eye(3)[None] + 0.5 * k * (-cH - alpha * (cmH + cm @ cH))  # I + k/2 D
         if self.K_r is not None:
-            N = (cm + alpha * cm @ cm) * self._inv_mass[:, 0][:, None, None]
+            N = ((cm + alpha * cm @ cm) * self._inv_mass[:, 0][:, None, None]
+                 * self.problem.precession_factor)
             self._set_blocks(self._N, N)
             self._N.matMult(self.K_r, result=self._NK)
             if self._same_pattern:

@@ -11,6 +11,12 @@ Equation (nondimensional, :mod:`femhomog.micromag.units`)::
 
     dm/dt = -m x H - alpha m x (m x H),   H = -dE/dm = div(a grad m) + ...    (3.1a)
 
+or, with ``equation`` and ``gamma``, the same with ``H`` scaled by the precession
+factor ``c`` (:func:`femhomog.micromag.units.precession_factor`): ``c = gamma`` for
+the Landau-Lifshitz form, ``c = gamma/(1 + alpha^2)`` for the Gilbert form
+``dm/dt = -gamma m x H + alpha m x dm/dt``.  ``c`` rescales time only: the
+energy and the equilibria do not depend on it.
+
 No time loop or I/O here: integrators live in :mod:`.tangent_plane` and
 :mod:`.midpoint`, drivers elsewhere.
 """
@@ -35,7 +41,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from femhomog.micromag.terms import FieldTerm, lumped_measure
-from femhomog.micromag.units import check_damping
+from femhomog.micromag.units import check_damping, precession_factor
 from femhomog.periodic import LinearConstraint, periodic_constraint
 
 __all__ = ["LLGProblem", "cross_matrices", "nodal_norms", "normalize_nodes", "tangent_basis"]
@@ -120,6 +126,10 @@ class LLGProblem:
         Initial magnetization (see :meth:`set_magnetization`), optional.
     normalize
         Normalize ``m0`` nodally instead of requiring unit length.
+    equation, gamma
+        ``"landau_lifshitz"`` (default) or ``"gilbert"`` and the gyromagnetic ratio
+        (default 1): the integrators solve ``dm/dt = -c [m x H + alpha m x (m x H)]``
+        with ``c =`` :attr:`precession_factor`.
 
     Raises
     ------
@@ -137,8 +147,14 @@ class LLGProblem:
         periodic: bool | LinearConstraint = False,
         m0: Any = None,
         normalize: bool = False,
+        equation: str = "landau_lifshitz",
+        gamma: float = 1.0,
     ) -> None:
         self.alpha = check_damping(alpha)
+        self.equation = equation
+        self.gamma = float(gamma)
+        #: the field scale ``c`` of the integrators (1 for (3.1) as written)
+        self.precession_factor = precession_factor(equation, gamma, self.alpha)
         terms = list(terms)
         for term in terms:
             if not isinstance(term, FieldTerm):
@@ -325,6 +341,8 @@ class LLGProblem:
         """JSON-serialisable description (for result metadata)."""
         return {
             "alpha": self.alpha,
+            **({"equation": self.equation, "gamma": self.gamma}
+               if self.precession_factor != 1.0 or self.equation != "landau_lifshitz" else {}),
             "periodic": self.periodic is not None,
             "dim": self.mesh.topology.dim,
             "nodes": self.V.dofmap.index_map.size_global,

@@ -200,7 +200,9 @@ class TangentPlaneIntegrator:
         # (TPS): all step-dependent numbers are Constants, so the forms compile once.
         self._alpha = dolfinx.fem.Constant(mesh, np.float64(alpha))
         self._c_impl = dolfinx.fem.Constant(mesh, np.float64(0.0))  # (1 + alpha^2) theta k
-        self._c_rhs = dolfinx.fem.Constant(mesh, np.float64(1.0 + alpha * alpha))
+        # the precession factor c of the problem (gamma, LL or Gilbert form) scales the field
+        self._c_rhs = dolfinx.fem.Constant(
+            mesh, np.float64((1.0 + alpha * alpha) * problem.precession_factor))
         u, phi = ufl.TrialFunction(V), ufl.TestFunction(V)
         dxl = problem.dx_lumped
         a = self._alpha * ufl.inner(u, phi) * dxl + ufl.inner(ufl.cross(m, u), phi) * dxl
@@ -302,7 +304,7 @@ class TangentPlaneIntegrator:
         m = prob.m
         prob.prepare_terms(prob.t + self.theta * dt, m)
         alpha = prob.alpha
-        self._c_impl.value = (1.0 + alpha * alpha) * self.theta * dt
+        self._c_impl.value = (1.0 + alpha * alpha) * prob.precession_factor * self.theta * dt
 
         self._assemble_step_matrix(m, alpha)
         with self.b.localForm() as loc:

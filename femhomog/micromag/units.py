@@ -54,12 +54,14 @@ import numpy.typing as npt
 from femhomog import ConfigError
 
 __all__ = [
+    "EQUATIONS",
     "GAMMA_FREE_ELECTRON",
     "MU0",
     "Units",
     "check_damping",
     "gilbert_to_landau_lifshitz",
     "landau_lifshitz_to_gilbert",
+    "precession_factor",
 ]
 
 #: Vacuum permeability (N/A^2) as used in micromagnetics (muMAG): 4 pi 1e-7.
@@ -76,6 +78,28 @@ def _positive(name: str, value: Any, unit: str) -> float:
     if not math.isfinite(v) or v <= 0.0:
         raise ConfigError(f"{name} must be a positive number ({unit}), got {value!r}")
     return v
+
+
+#: Forms of the LLG equation (``[material] equation``).
+EQUATIONS = ("landau_lifshitz", "gilbert")
+
+
+def precession_factor(equation: str, gamma: float, alpha: float) -> float:
+    """Factor ``c`` of the integrators' form ``dm/dt = -c [m x H + alpha m x (m x H)]``.
+
+    ``landau_lifshitz``: ``dm/dt = -gamma m x H - alpha gamma m x (m x H)``, so ``c = gamma``;
+    ``gilbert``: ``dm/dt = -gamma m x H + alpha m x dm/dt``; crossing with ``m`` (``|m| = 1``)
+    gives the LL form with ``gamma/(1 + alpha^2)``, so ``c = gamma/(1 + alpha^2)``.
+    The integrators (:mod:`.tangent_plane`, :mod:`.midpoint`) scale the field by ``c``;
+    ``c = 1`` is (3.1) as written (the default, ``landau_lifshitz`` with ``gamma = 1``).
+    """
+    if equation not in EQUATIONS:
+        raise ConfigError(f"equation must be one of {', '.join(EQUATIONS)}, got {equation!r}")
+    g = float(gamma)
+    if not (math.isfinite(g) and g > 0):
+        raise ConfigError(f"gamma must be a number > 0, got {gamma!r}")
+    a = check_damping(alpha)
+    return g if equation == "landau_lifshitz" else g / (1.0 + a * a)
 
 
 def check_damping(alpha: Any) -> float:
