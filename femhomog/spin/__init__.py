@@ -3,6 +3,8 @@ coupled to the magnetization m of a magnet inside it (Boltzmann-LLG paper, Sect.
 
 ``transport``  (4.5) for rho (Slotboom form: positive, mass-conserving) and (4.6) for s
                (conservative drift, sharp magnet indicator, implicit steps, quasi-static)
+``transfer``   m on the magnet (sub)mesh <-> the conductor's spaces, exact nodal copies
+``coupled``    the pair (m, s) with rho: problem and integrator of the time-stepping layer
 
 Importing this package does not import dolfinx: the classes load on first access.
 """
@@ -15,9 +17,17 @@ _LAZY = {
     "ChargeTransport": "transport",
     "magnet_indicator": "transport",
     "SCHEMES": "transport",
+    "MagnetTransfer": "transfer",
+    "magnet_submesh": "transfer",
+    "MODES": "coupled",
+    "CoupledStepInfo": "coupled",
+    "SpinLLGIntegrator": "coupled",
+    "SpinLLGProblem": "coupled",
 }
 
-__all__ = ["SCHEMES", "ChargeTransport", "SpinTransport", "magnet_indicator"]
+__all__ = ["MODES", "SCHEMES", "ChargeTransport", "CoupledStepInfo", "MagnetTransfer",
+           "SpinLLGIntegrator", "SpinLLGProblem", "SpinTransport", "magnet_indicator",
+           "magnet_submesh"]
 
 
 def __getattr__(name: str) -> Any:

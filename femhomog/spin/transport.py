@@ -221,6 +221,7 @@ class SpinTransport:
         self._s_old = dolfinx.fem.Function(self.V)
         self._s_older = dolfinx.fem.Function(self.V)
         self._have_older = False
+        self._last_dt: float | None = None
         self.t = 0.0
         self.steps = 0
 
@@ -305,7 +306,32 @@ class SpinTransport:
             self.s.interpolate(lambda x: np.tile(vec[:, None], (1, x.shape[1])))
         if not np.all(np.isfinite(self.s.x.array)):
             raise ConfigError("initial spin accumulation contains NaN or inf")
-        self.t, self.steps, self._have_older = 0.0, 0, False
+        self.t, self.steps, self._have_older, self._last_dt = 0.0, 0, False, None
+
+    # ------------------------------------------------------------------ history
+    @property
+    def previous(self) -> dolfinx.fem.Function:
+        """``s`` one step back (the BDF2 history; equals ``s`` before the first step)."""
+        return self._s_old
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Everything :meth:`step` changes: ``s``, its history, counters (for repeating a step)."""
+        return (self.s.x.array.copy(), self._s_old.x.array.copy(), self._s_older.x.array.copy(),
+                (self.t, self.steps, self._have_older, self._last_dt))
+
+    def restore(self, snap: tuple[np.ndarray, np.ndarray, np.ndarray, tuple]) -> None:
+        """Undo the steps since :meth:`snapshot` returned ``snap``."""
+        self.s.x.array[:], self._s_old.x.array[:], self._s_older.x.array[:] = snap[:3]
+        self.t, self.steps, self._have_older, self._last_dt = snap[3]
+
+    def resume_history(self, previous: np.ndarray | None, dt: float | None) -> None:
+        """After ``s`` was set from a checkpoint: the previous ``s`` (all local values) and
+        the step that led to ``s`` (BDF2 continues without a restart step); None: none."""
+        if previous is None or dt is None:
+            self._have_older, self._last_dt = False, None
+            return
+        self._s_old.x.array[:] = previous
+        self._have_older, self._last_dt = True, float(dt)
 
     # ------------------------------------------------------------------ assembly
     def _solve_system(self, coefficients: dict[str, float], what: str) -> None:
@@ -340,8 +366,11 @@ class SpinTransport:
         self._s_older.x.array[:] = self._s_old.x.array
         self._s_old.x.array[:] = self.s.x.array
         scheme = self.scheme
-        if scheme == "bdf2" and not self._have_older:
-            scheme = "crank_nicolson"  # the start of BDF2: one second-order step
+        same_step = self._last_dt is not None and abs(dt - self._last_dt) <= 1e-9 * dt
+        if scheme == "bdf2" and not (self._have_older and same_step):
+            # the start of BDF2, or a changed step (the formula is for constant steps):
+            # one second-order one-step step
+            scheme = "crank_nicolson"
         coefficients = {
             # (s - s_old)/dt + L s = 0
             "backward_euler": {"mass": 1 / dt, "L": 1.0, "old": 1 / dt, "older": 0.0,
@@ -355,6 +384,7 @@ class SpinTransport:
         }[scheme]
         self._solve_system(coefficients, f"spin step at t = {self.t:.6g}")
         self._have_older = True
+        self._last_dt = float(dt)
         self.steps += 1
         self.t += dt
 
@@ -443,6 +473,10 @@ class ChargeTransport:
             raise ConfigError("initial charge density contains NaN or inf")
         self.u.x.array[:] = self.rho.x.array / self.weight.x.array
         self.t = 0.0
+
+    def sync_from_rho(self) -> None:
+        """``u = e^phi rho`` after :attr:`rho` was set directly (e.g. from a checkpoint)."""
+        self.u.x.array[:] = self.rho.x.array / self.weight.x.array
 
     def step(self, dt: float) -> None:
         """One backward-Euler step (collective)."""

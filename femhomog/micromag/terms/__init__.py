@@ -7,6 +7,7 @@
 ``anisotropy``  uniaxial anisotropy, convex implicit part
 ``zeeman``      uniform applied field ``h(t)``
 ``applied``     applied field ``h(x, t)`` (symbolic or interpolated)
+``spin_torque`` the spin-accumulation field ``c_s s`` of the spin-LLG coupling
 ``extra``       hook for fields computed elsewhere; the stray field
                 (:class:`femhomog.micromag.demag.StrayField`) is one
 """
@@ -17,6 +18,7 @@ from femhomog.micromag.terms.base import FieldTerm
 from femhomog.micromag.terms.exchange import Exchange
 from femhomog.micromag.terms.extra import ExtraField
 from femhomog.micromag.terms.quadrature import lumped_measure, tensor_gauss_metadata
+from femhomog.micromag.terms.spin_torque import SpinTorque
 from femhomog.micromag.terms.zeeman import Zeeman
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "Exchange",
     "ExtraField",
     "FieldTerm",
+    "SpinTorque",
     "UniaxialAnisotropy",
     "Zeeman",
     "lumped_measure",

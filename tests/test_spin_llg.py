@@ -1,0 +1,276 @@
+"""Spin drift-diffusion coupled to LLG (femhomog.spin.coupled), Boltzmann-LLG paper Sect. 4.
+
+Independent truths:
+
+* uniform m and s, alpha = 0, no spin flip, no other field: the continuous system
+  conserves |m|, |s| and q = s - (2/(c c_s tau_ex)) m (c = the precession factor:
+  gamma for the LL form, gamma/(1 + alpha^2) for the Gilbert form), and m precesses
+  about q at the rate c c_s |q|; this closed form is matched with the measured time
+  orders (1 for the decoupled step and the tangent plane, 2 for midpoint + CN/BDF2
+  iterated to the coupled solution), and midpoint + CN conserve q to round-off;
+* the Gilbert form with gamma: a macrospin in a field h relaxes with the LL rates
+  gamma/(1 + alpha^2) (precession) and alpha gamma/(1 + alpha^2) (damping);
+* alpha > 0 without spin torque: the magnetic energy decreases;
+* P1 in space: mesh refinement of the coupled problem with spin injection gives L2
+  orders ~2 for m and s;
+* a magnet inside a larger conductor: the precession rate of <s> is the magnet's
+  volume fraction (not that of the elements touching it), m lives on the magnet's
+  submesh and the torque sees s at the magnet's nodes;
+* restart from a checkpoint reproduces the uninterrupted run; 1 vs 2 ranks (mpi).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from femhomog import _fenicsx  # noqa: F401
+
+# isort: split
+import dolfinx
+import dolfinx.mesh
+import ufl
+from mpi4py import MPI
+
+from femhomog.micromag import LLGProblem
+from femhomog.micromag.midpoint import MidpointIntegrator
+from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.terms import Exchange, SpinTorque, Zeeman
+from femhomog.simulation import Simulation
+from femhomog.spin import SpinLLGIntegrator, SpinLLGProblem, SpinTransport, magnet_submesh
+from femhomog.timestepping import Checkpointer, restore_checkpoint
+
+
+def rotate(v, axis, angle):
+    a = axis / np.linalg.norm(axis)
+    return (v * np.cos(angle) + np.cross(a, v) * np.sin(angle)
+            + a * np.dot(a, v) * (1 - np.cos(angle)))
+
+
+def cell_tags_where(mesh, inside):
+    """Tag 2 on the cells whose midpoint satisfies ``inside``, 1 elsewhere."""
+    tdim = mesh.topology.dim
+    n = mesh.topology.index_map(tdim).size_local + mesh.topology.index_map(tdim).num_ghosts
+    mid = dolfinx.mesh.compute_midpoints(mesh, tdim, np.arange(n, dtype=np.int32))
+    values = np.where(inside(mid.T), 2, 1).astype(np.int32)
+    return dolfinx.mesh.meshtags(mesh, tdim, np.arange(n, dtype=np.int32), values)
+
+
+def facet_tags_left(mesh, tag=1):
+    fdim = mesh.topology.dim - 1
+    facets = dolfinx.mesh.locate_entities_boundary(mesh, fdim, lambda x: np.isclose(x[0], 0.0))
+    return dolfinx.mesh.meshtags(mesh, fdim, facets, np.full(len(facets), tag, dtype=np.int32))
+
+
+def coupled(mesh, terms, alpha, m0, s0, *, cell_tags=None, magnet_tags=None, integrator="midpoint",
+            scheme="crank_nicolson", iterate=True, mode="dynamic", gamma=1.0,
+            equation="landau_lifshitz", **spin_kw):
+    sub, parent = magnet_submesh(mesh, cell_tags, magnet_tags)
+    llg = LLGProblem(sub, terms, alpha, m0=m0, gamma=gamma, equation=equation, normalize=True)
+    spin = SpinTransport(mesh, cell_tags=cell_tags, magnet_tags=magnet_tags, scheme=scheme,
+                         **spin_kw)
+    spin.set_state(s0)
+    P = SpinLLGProblem(llg, spin, parent, mode=mode)
+    P.initialize()
+    inner = (MidpointIntegrator(llg) if integrator == "midpoint"
+             else TangentPlaneIntegrator(llg))
+    return P, SpinLLGIntegrator(P, inner, iterate=iterate, tol=1e-12)
+
+
+# ------------------------------------------------------------------ uniform closed form
+M0, S0 = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.6, 0.8])
+
+
+def uniform_run(dt, T, *, cs=1.5, tau=0.8, gamma=1.3, **kw):
+    mesh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 3)
+    P, integ = coupled(mesh, [SpinTorque(cs)], 0.0, tuple(M0), tuple(S0), D=1.0,
+                       tau_sf=math.inf, tau_ex=tau, gamma=gamma, **kw)
+    for _ in range(round(T / dt)):
+        integ.step(dt)
+    m, s = P.llg.average(), P.spin_average()
+    k = 2.0 / (gamma * cs * tau)
+    q = S0 - k * M0
+    m_exact = rotate(M0, q, gamma * cs * np.linalg.norm(q) * T)
+    err = max(np.linalg.norm(m - m_exact), np.linalg.norm(s - (q + k * m_exact)))
+    return err, m, s, np.linalg.norm(s - k * m - q)
+
+
+@pytest.mark.parametrize(("kw", "order"), [
+    ({"integrator": "tangent_plane", "scheme": "backward_euler", "iterate": False}, 1),
+    ({"scheme": "crank_nicolson", "iterate": False}, 1),
+    ({"scheme": "crank_nicolson", "iterate": True}, 2),
+    ({"scheme": "bdf2", "iterate": True}, 2),
+])
+def test_uniform_coupled_closed_form_and_time_order(kw, order):
+    errs = [uniform_run(dt, 0.5, **kw)[0] for dt in (0.05, 0.025, 0.0125)]
+    rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert np.all(np.abs(rates - order) < 0.15), rates
+    assert errs[-1] < (0.03 if order == 1 else 1e-3)
+
+
+def test_uniform_coupled_conserved_quantities():
+    # midpoint + CN iterated: |m|, |s|, q = s - k m and m.s are conserved to round-off
+    _, m, s, q_drift = uniform_run(0.1, 2.0, scheme="crank_nicolson", iterate=True)
+    assert abs(np.linalg.norm(m) - 1.0) < 1e-12
+    assert abs(np.linalg.norm(s) - 1.0) < 1e-10
+    assert q_drift < 1e-10
+    k = 2.0 / (1.3 * 1.5 * 0.8)
+    q = S0 - k * M0
+    # |q|^2 = |s|^2 - 2 k m.s + k^2 |m|^2: m.s is conserved as well
+    assert np.dot(m, s) == pytest.approx((1.0 + k * k - q @ q) / (2 * k), abs=1e-10)
+
+
+def test_seed_sign_of_the_spin_precession():
+    # m = e_z fixed (c_s = 0), s(0) = e_x: s_x + i s_y = exp(-2 i t/tau_ex), s_y < 0 first
+    mesh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 2)
+    P, integ = coupled(mesh, [SpinTorque(0.0)], 0.0, (0, 0, 1), (1, 0, 0), D=1.0,
+                       tau_sf=2.0, tau_ex=1.0, iterate=False)
+    for _ in range(200):
+        integ.step(0.001)
+    s = P.spin_average()
+    assert s[:2] == pytest.approx(np.exp(-0.1) * np.array([np.cos(0.4), -np.sin(0.4)]), abs=1e-6)
+    assert np.allclose(P.llg.average(), [0, 0, 1], atol=1e-14)
+
+
+@pytest.mark.parametrize("equation", ["landau_lifshitz", "gilbert"])
+def test_gilbert_and_landau_lifshitz_forms(equation):
+    # macrospin in h e_z: polar angle tan(theta/2) = tan(theta0/2) exp(-c alpha h t), azimuth
+    # c h t with c = gamma (LL) or gamma/(1 + alpha^2) (Gilbert)
+    gamma, alpha, h, T = 2.0, 0.5, 1.5, 0.4
+    mesh = dolfinx.mesh.create_unit_interval(MPI.COMM_SELF, 1)
+    prob = LLGProblem(mesh, [Zeeman((0, 0, h))], alpha, m0=(1, 0, 0), gamma=gamma,
+                      equation=equation)
+    integ = MidpointIntegrator(prob)
+    for _ in range(400):
+        integ.step(T / 400)
+    c = gamma if equation == "landau_lifshitz" else gamma / (1 + alpha**2)
+    theta = 2 * np.arctan(np.exp(-c * alpha * h * T))
+    phi = c * h * T
+    exact = [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)]
+    assert np.allclose(prob.average(), exact, atol=1e-5)
+
+
+# ------------------------------------------------------------------ energy
+@pytest.mark.parametrize("integrator", ["tangent_plane", "midpoint"])
+def test_energy_decreases_with_damping_and_no_spin(integrator):
+    mesh = dolfinx.mesh.create_unit_square(MPI.COMM_WORLD, 6, 6)
+    tags = cell_tags_where(mesh, lambda x: x[0] < 0.5 + 1e-9)
+    m0 = lambda x: np.vstack([np.cos(3 * x[1]), np.sin(3 * x[1]), 0.3 + 0 * x[0]])
+    P, integ = coupled(mesh, [Exchange(0.05), SpinTorque(0.0)], 0.5, m0, (0.3, 0.0, 0.0),
+                       cell_tags=tags, magnet_tags=[2], integrator=integrator,
+                       equation="gilbert", gamma=2.0, D=1.0, tau_ex=1.0, iterate=False)
+    energies = [P.llg.energy()]
+    for _ in range(10):
+        integ.step(0.05)
+        energies.append(P.llg.energy())
+    assert np.all(np.diff(energies) <= 1e-13 * abs(energies[0]))
+    assert energies[-1] < 0.8 * energies[0]
+
+
+# ------------------------------------------------------------------ space
+def slab(n):
+    mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, n, [0.0, 1.0])
+    m0 = lambda x: np.vstack([np.cos(2 * x[0]), np.sin(2 * x[0]), 0.5 + 0 * x[0]])
+    s0 = lambda x: np.vstack([0 * x[0], x[0] * (1 - x[0]), np.exp(-2 * x[0])])
+    # (compatible with the injected value: Crank-Nicolson does not smooth a jump)
+    P, integ = coupled(mesh, [Exchange(0.2), SpinTorque(0.7)], 0.3, m0, s0,
+                       facet_tags=facet_tags_left(mesh), dirichlet={1: [0.0, 0.0, 1.0]},
+                       D=0.5, tau_sf=0.5, tau_ex=1.0, integrator="midpoint",
+                       scheme="crank_nicolson", iterate=True, solver="direct")
+    for _ in range(4):
+        integ.step(0.05)
+    return P
+
+
+def test_p1_spatial_order_of_the_coupled_problem():
+    # L2 distance to a fine reference (the coarse P1 functions are piecewise linear in x:
+    # np.interp is their exact value at the reference nodes)
+    ref = slab(256)
+
+    def l2_error(u, u_ref):
+        x = u.function_space.tabulate_dof_coordinates()[:, 0]
+        V_ref = u_ref.function_space
+        x_ref = V_ref.tabulate_dof_coordinates()[:, 0]
+        order = np.argsort(x)
+        vals = u.x.array.reshape(-1, 3)[order]
+        w = dolfinx.fem.Function(V_ref)
+        w.x.array.reshape(-1, 3)[:] = np.stack(
+            [np.interp(x_ref, x[order], vals[:, i]) for i in range(3)], axis=1)
+        w.x.array[:] -= u_ref.x.array
+        return math.sqrt(dolfinx.fem.assemble_scalar(dolfinx.fem.form(ufl.inner(w, w) * ufl.dx)))
+
+    errs_s, errs_m = [], []
+    for n in (16, 32, 64):  # (m is pre-asymptotic at n = 8)
+        P = slab(n)
+        errs_s.append(l2_error(P.spin.s, ref.spin.s))
+        errs_m.append(l2_error(P.llg.m, ref.llg.m))
+    for errs in (errs_s, errs_m):
+        rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+        assert np.all(rates > 1.8), (errs_s, errs_m)
+
+
+# ------------------------------------------------------------------ magnet in a conductor
+def test_precession_only_on_magnet_cells_with_m_on_the_submesh():
+    n = 8
+    mesh = dolfinx.mesh.create_unit_cube(MPI.COMM_WORLD, n, n, n)
+    tags = cell_tags_where(mesh, lambda x: x[0] < 0.5)
+    P, integ = coupled(mesh, [SpinTorque(1.0)], 0.0, (0, 0, 1), (1, 0, 0), cell_tags=tags,
+                       magnet_tags=[2], D=0.1, tau_sf=math.inf, tau_ex=1.0,
+                       scheme="backward_euler", iterate=False)
+    assert P.llg.volume == pytest.approx(0.5, rel=1e-12)  # the LLG problem lives on M only
+    dt = 1e-4
+    integ.step(dt)
+    rate = -P.spin_average()[1] / dt / 2.0
+    assert rate == pytest.approx(0.5, rel=1e-3)  # the magnet's volume fraction
+    # m smeared over the interface elements (no sharp indicator) would give 0.5 + 1/(2n)
+    assert abs(rate - (0.5 + 0.5 / n)) > 0.02
+    # the torque sees s at the magnet's nodes
+    xm = P.llg.V.tabulate_dof_coordinates()
+    xc = P.spin.V.tabulate_dof_coordinates()
+    sc = {tuple(np.round(x, 12)): v for x, v in zip(xc, P.spin.s.x.array.reshape(-1, 3))}
+    sm = P.s_magnet.x.array.reshape(-1, 3)
+    assert all(np.array_equal(sm[i], sc[tuple(np.round(x, 12))]) for i, x in enumerate(xm))
+    # and the conductor's m is m at the magnet's vertices, 0 elsewhere
+    mc = P.m_conductor.x.array.reshape(-1, 3)
+    xc1 = P.m_conductor.function_space.tabulate_dof_coordinates()
+    inside = xc1[:, 0] <= 0.5 + 1e-12
+    assert np.allclose(mc[inside], [0, 0, 1], atol=1e-3)  # m moved by dt c_s s
+    assert np.all(mc[~inside] == 0.0)
+
+
+# ------------------------------------------------------------------ restart and parallel
+def two_region_run(comm, out=None, t_end=0.6, restart_from=None, checkpoint_every=0):
+    mesh = dolfinx.mesh.create_unit_square(comm, 8, 8, diagonal=dolfinx.mesh.DiagonalType.right)
+    tags = cell_tags_where(mesh, lambda x: (x[0] > 0.25) & (x[0] < 0.75) & (x[1] < 0.5))
+    m0 = lambda x: np.vstack([np.cos(2 * x[1]), np.sin(2 * x[1]), 0.2 + x[0]])
+    P, integ = coupled(mesh, [Exchange(0.1), SpinTorque(0.8)], 0.2, m0,
+                       lambda x: np.vstack([0.1 + 0 * x[0], x[1], 0 * x[0]]), cell_tags=tags,
+                       magnet_tags=[2], facet_tags=facet_tags_left(mesh),
+                       dirichlet={1: [0.0, 0.0, 1.0]}, D=0.3, tau_sf=0.7, tau_ex=-0.5,
+                       scheme="bdf2", iterate=False, integrator="tangent_plane", rtol=1e-12)
+    ck = None
+    if out is not None:
+        ck = Checkpointer(out, P.checkpoint_state(), every=checkpoint_every)
+    sim = Simulation(P, integ, checkpoint=ck)
+    if restart_from is not None:
+        meta = restore_checkpoint(restart_from, P.checkpoint_state())
+        P.restored(meta["loop"]["dt"] if meta["loop"]["stats"]["steps"] else None)
+        sim.resume(meta)
+    sim.run(t_end, dt=0.05)
+    return np.concatenate([P.llg.average(), P.spin_average(), [P.spin_rms(), P.llg.energy()]])
+
+
+def test_restart_reproduces_the_uninterrupted_run(tmp_path):
+    full = two_region_run(MPI.COMM_SELF)
+    two_region_run(MPI.COMM_SELF, out=tmp_path, t_end=0.3, checkpoint_every=2)
+    resumed = two_region_run(MPI.COMM_SELF, out=tmp_path, t_end=0.6, restart_from=tmp_path)
+    assert np.allclose(resumed, full, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.mpi
+def test_parallel_equals_serial():
+    world = two_region_run(MPI.COMM_WORLD)
+    serial = two_region_run(MPI.COMM_SELF)
+    assert np.allclose(world, serial, rtol=1e-9, atol=1e-12)
