@@ -36,7 +36,7 @@ from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.outputs import OutputScales
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
-from femhomog.micromag.terms import Exchange, FieldTerm, UniaxialAnisotropy, Zeeman
+from femhomog.micromag.terms import Exchange, FieldTerm, SpinTorque, UniaxialAnisotropy, Zeeman
 from femhomog.micromag.units import Units
 from femhomog.periodic import mesh_bounding_box
 from femhomog.timestepping import AdaptiveStepper, FixedStepper, values_at_nodes
@@ -79,6 +79,9 @@ class LLGSetup:
     magnet_mesh : femhomog.meshes.magnets.MagnetMesh or None
         The gmsh-built mesh of ``mesh.builder`` (with air and shell for
         ``demag.method = "shell"``; the LLG problem then lives on its magnet submesh).
+    spin : femhomog.spin.SpinLLGProblem or None
+        With ``[spin]``: the coupled problem (``problem`` is its LLG part, on the magnet;
+        ``stepper`` advances the pair).
     """
 
     problem: LLGProblem
@@ -91,6 +94,12 @@ class LLGSetup:
     dt_out: float | None
     demag: DemagSolver | None = None
     magnet_mesh: magnets.MagnetMesh | None = None
+    spin: Any = None
+
+    @property
+    def run_problem(self) -> Any:
+        """What the time loop advances: the coupled problem with ``[spin]``, else ``problem``."""
+        return self.problem if self.spin is None else self.spin
 
 
 # ====================================================================== building blocks
@@ -350,17 +359,52 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
     units = build_units(cfg)
     length_scale = units.length if units is not None else 1.0
     time_scale = units.time_unit if units is not None else 1.0
+    spin_on = cfg.spin.enabled
     mm = None
+    cell_tags = facet_tags = None
     if cfg.mesh.builder is not None:
         mm = build_magnet_mesh(cfg, comm, length_scale)
-        mesh = mm.mesh
+        mesh, cell_tags, facet_tags = mm.mesh, mm.cell_tags, mm.facet_tags
+    elif spin_on and cfg.mesh.file is not None:  # the conductor's regions and electrodes
+        data = read_cell_mesh(comm, cfg.mesh.file)
+        mesh, cell_tags, facet_tags = data.mesh, data.cell_tags, data.facet_tags
+        if length_scale != 1.0:
+            mesh.geometry.x[:] /= length_scale
     else:
         mesh = build_mesh(cfg, comm, length_scale)
+    conductor = None
+    if spin_on and cfg.demag.method != "shell":
+        from femhomog.spin.build import Conductor, box_facet_tags
+        from femhomog.spin.transfer import magnet_submesh
+
+        if facet_tags is None:
+            facet_tags = box_facet_tags(mesh)
+        conductor = Conductor(mesh, cell_tags, facet_tags)
+        mesh, conductor.parent = magnet_submesh(mesh, cell_tags, cfg.spin.magnet)
     demag, mesh = build_demag(cfg, mesh, mm)
+    if spin_on and conductor is None:  # shell: the conductor is the magnet submesh
+        from femhomog.spin.build import Conductor
+        from femhomog.spin.transfer import magnet_submesh
+
+        conductor = Conductor(mesh, None, None)
+        _, conductor.parent = magnet_submesh(mesh, None, None)
     terms = build_terms(cfg, units, time_scale, demag=demag)
-    problem = LLGProblem(mesh, terms, cfg.material.alpha, periodic=cfg.mesh.periodic)
+    if spin_on:
+        terms.append(SpinTorque(cfg.spin.coupling))
+    mat = cfg.material
+    # SI: the time unit (1 + alpha^2)/(gamma Ms) makes the nondimensional gamma 1 + alpha^2
+    gamma = (1.0 + mat.alpha**2) if units is not None else (mat.gamma or 1.0)
+    problem = LLGProblem(mesh, terms, mat.alpha, periodic=cfg.mesh.periodic,
+                         equation=mat.equation or "landau_lifshitz", gamma=gamma)
     set_initial(cfg, problem, length_scale)
     stepper = build_stepper(cfg, problem)
+    spin = None
+    if spin_on:
+        from femhomog.spin.build import build_spin, wrap_integrator
+
+        assert conductor is not None
+        spin = build_spin(cfg.spin, problem, conductor, length_scale)
+        stepper = FixedStepper(wrap_integrator(cfg.spin, spin, stepper.integrator))
     tc = cfg.time
 
     def nondim_time(t: float) -> float:
@@ -378,4 +422,5 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
         dt_out=None if dt_out is None else nondim_time(dt_out),
         demag=demag,
         magnet_mesh=mm,
+        spin=spin,
     )

@@ -13,6 +13,11 @@ Files in DIR: ``averages.csv`` (appended row by row, see
 (:mod:`femhomog.timestepping.checkpoint`; ``output.checkpoint_every``,
 ``output.checkpoint_wall``) and, with ``[relax]``, ``relax.csv`` and ``m_relaxed.npz``.
 
+With ``[spin]`` (:mod:`femhomog.spin`) the loop advances the coupled problem:
+``averages.csv`` gains ``sx, sy, sz, s_rms`` (and ``rho_mean``), ``spin.bp`` holds ``s``
+(and ``rho``) on the conductor, and checkpoints and ``m_final.npz`` hold the conductor's
+nodes: ``m`` (0 off the magnet), ``s``, ``s_prev`` (and ``rho``).
+
 Restart (``femhomog llg CONFIG --restart DIR``): the configuration must equal
 the checkpointed one except ``time.t_end`` and ``output.*``; ``m`` and the loop
 state come from ``DIR/checkpoint/checkpoint.npz`` (any number of ranks),
@@ -26,6 +31,7 @@ raised.
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,7 @@ from femhomog.micromag.outputs import llg_columns, llg_line, llg_postfix, llg_st
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.relax import relax
 from femhomog.simulation import Simulation
+from femhomog.spin.outputs import spin_columns, spin_fields
 from femhomog.timestepping import (
     Checkpointer,
     FieldWriter,
@@ -186,6 +193,19 @@ def run_relaxation(cfg: LlgJobConfig, setup: LLGSetup, out_dir: Path,
 
 
 # ====================================================================== the job
+def _fingerprint(cfg: LlgJobConfig) -> dict[str, Any]:
+    """The configuration fingerprint of checkpoints, without the keys added after a
+    checkpoint format was fixed when they keep their defaults (``[spin]`` disabled,
+    ``material.equation`` implied by the units): older checkpoints still restart."""
+    raw = copy.deepcopy(cfg.raw)
+    if not cfg.spin.enabled:
+        raw.pop("spin", None)
+    material = raw.get("material", {})
+    if material.get("equation") in (None, "gilbert" if cfg.si else "landau_lifshitz"):
+        material.pop("equation", None)
+    return config_fingerprint(raw)
+
+
 def _run_info(cfg: LlgJobConfig, setup: LLGSetup, comm: MPI.Comm) -> dict[str, Any]:
     """The run.json entries known before the first step."""
     prob, sc = setup.problem, setup.scales
@@ -213,6 +233,7 @@ def _run_info(cfg: LlgJobConfig, setup: LLGSetup, comm: MPI.Comm) -> dict[str, A
         },
         "problem": prob.describe(),
         "integrator": setup.stepper.describe(),
+        **({"spin": setup.spin.describe()} if setup.spin is not None else {}),
     }
 
 
@@ -254,7 +275,7 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     """
     record = RunRecord(Path(out_dir) / "run.json", comm)
     out_dir = Path(out_dir)
-    fingerprint = config_fingerprint(cfg.raw)
+    fingerprint = _fingerprint(cfg)
     meta: dict[str, Any] | None = None
     old_info: dict[str, Any] = {}
     unit = " s" if cfg.si else ""
@@ -275,9 +296,13 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     setup = build_llg(cfg, comm)
     record.timings["setup_s"] = record.elapsed(record.t0)
     prob, sc = setup.problem, setup.scales
-    state = llg_state(prob)
+    # with [spin] the state lives on the conductor's nodes (m, s, its history, rho)
+    state = llg_state(prob) if setup.spin is None else setup.spin.checkpoint_state()
     if restart is not None:
         meta = restore_checkpoint(restart, state)
+        if setup.spin is not None:
+            loop = meta["loop"]
+            setup.spin.restored(loop["dt"] if loop["stats"]["steps"] else None)
     info = _run_info(cfg, setup, comm)
     mesh = info["mesh"]
     log.info("llg: %dD mesh, %d cells, %d nodes, periodic %s, terms %s, integrator %s",
@@ -315,6 +340,9 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
         "final_state": "m_final.npz" if oc.final else None,
         "checkpoint": f"{CHECKPOINT_DIR}/{CHECKPOINT_FILE}" if checkpoint.enabled else None,
     }
+    if setup.spin is not None and info["files"]["fields"]:
+        info["files"]["spin_fields"] = [f.replace("m", "spin", 1)
+                                        for f in info["files"]["fields"]]
     info["config"] = cfg.raw
     record.start(info)
 
@@ -337,21 +365,29 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
                 record.update(relax=relax_info)
                 record.finish("failed", error)
                 raise SolverError(error)
+            if setup.spin is not None:  # s (quasi-static) and the transfers follow m
+                setup.spin.initialize()
         record.update(relax=relax_info)
         record.info["files"].update(relax_table=RELAX_TABLE, relaxed_state=RELAXED_STATE)
     checkpoint.extra["relax"] = relax_info
 
-    outputs: list[Any] = [ScalarLog(out_dir / "averages.csv", llg_columns(prob, sc),
+    columns = llg_columns(prob, sc)
+    if setup.spin is not None:
+        columns.update(spin_columns(setup.spin))
+    outputs: list[Any] = [ScalarLog(out_dir / "averages.csv", columns,
                                     source=restart / "averages.csv" if restart else None)]
     if oc.fields:
         outputs.append(FieldWriter(out_dir / fields_name, [prob.m]))
+        if setup.spin is not None:  # s and rho on the conductor: a file of their own
+            outputs.append(FieldWriter(out_dir / fields_name.replace("m", "spin", 1),
+                                       spin_fields(setup.spin)))
     if oc.final:
         outputs.append(StateWriter(out_dir / "m_final.npz", state, time=lambda: prob.t,
                                    length_scale=setup.length_scale))
     if setup.demag is not None:
         demag = setup.demag
         record.add_finalizer(lambda: {"demag": demag.describe()})
-    sim = Simulation(prob, setup.stepper, outputs=outputs, checkpoint=checkpoint,
+    sim = Simulation(setup.run_problem, setup.stepper, outputs=outputs, checkpoint=checkpoint,
                      run_record=record, time_scale=sc.time, time_unit=sc.time_unit,
                      progress=oc.progress, line=llg_line, postfix=llg_postfix, name="LLG",
                      timing="field_s")

@@ -342,7 +342,7 @@ class LLGProblem:
         return {
             "alpha": self.alpha,
             **({"equation": self.equation, "gamma": self.gamma}
-               if self.precession_factor != 1.0 or self.equation != "landau_lifshitz" else {}),
+               if self.precession_factor != 1.0 else {}),
             "periodic": self.periodic is not None,
             "dim": self.mesh.topology.dim,
             "nodes": self.V.dofmap.index_map.size_global,

@@ -98,8 +98,7 @@ def precession_factor(equation: str, gamma: float, alpha: float) -> float:
     g = float(gamma)
     if not (math.isfinite(g) and g > 0):
         raise ConfigError(f"gamma must be a number > 0, got {gamma!r}")
-    a = check_damping(alpha)
-    return g if equation == "landau_lifshitz" else g / (1.0 + a * a)
+    return g if equation == "landau_lifshitz" else gilbert_to_landau_lifshitz(g, alpha)[0]
 
 
 def check_damping(alpha: Any) -> float:

@@ -3,6 +3,7 @@
 ``model``   the sections of the physical model: ``[mesh]``, ``[material]``,
             ``[anisotropy]``, ``[zeeman]``, ``[initial]``, ``[demag]``, ``[homogenized]``
 ``run``     how the run proceeds: ``[time]``, ``[relax]``, ``[solver]``, ``[output]``
+``spin``    ``[spin]``: spin drift-diffusion coupled to m (:mod:`femhomog.spin`)
 ``values``  the LLG value converters and the ``tensors.json`` reader (expressions in
             ``t`` and ``x``: :func:`femhomog.io.values.parse_variable_expression`)
 
@@ -43,6 +44,7 @@ from femhomog.micromag.config.run import (
     RelaxSection,
     TimeSection,
 )
+from femhomog.micromag.config.spin import SPIN_MODES, SPIN_SCHEMES, SpinSection
 from femhomog.micromag.config.values import read_homogenized_matrix
 
 __all__ = [
@@ -52,6 +54,8 @@ __all__ = [
     "LLG_SCHEMA",
     "LLG_UNITS",
     "MESH_BUILDERS",
+    "SPIN_MODES",
+    "SPIN_SCHEMES",
     "ZEEMAN_UNITS",
     "AnisotropySection",
     "DemagSection",
@@ -63,6 +67,7 @@ __all__ = [
     "LlgOutputSection",
     "LlgSolverSection",
     "RelaxSection",
+    "SpinSection",
     "TimeSection",
     "ZeemanSection",
     "load_llg_config",
@@ -86,6 +91,7 @@ class LlgJobConfig:
     homogenized: HomogenizedSection
     solver: LlgSolverSection
     output: LlgOutputSection
+    spin: SpinSection
     raw: dict
 
     @property
@@ -193,6 +199,39 @@ def _check_initial_expressions(values: dict[str, dict[str, Any]], raw: dict[str,
                                       what=f"initial.expressions[{i}]")
 
 
+def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """``[spin]`` needs a free (non-periodic) conductor, fixed steps, cell tags for a
+    magnet region; its expressions parse."""
+    spin, mesh = values["spin"], values["mesh"]
+    if not spin["enabled"]:
+        return
+    if mesh["periodic"]:
+        raise ConfigError("spin.enabled = true needs a bounded conductor: set mesh.periodic = "
+                          "false (zero flux or injection on its boundary)")
+    if values["time"]["adaptive"]:
+        raise ConfigError("spin.enabled = true takes fixed steps: remove time.adaptive = true")
+    if spin["magnet"] is not None:
+        if mesh["file"] is None and mesh["builder"] is None:
+            raise ConfigError("spin.magnet selects cell tags: it needs mesh.file or "
+                              "mesh.builder (a box has no cell tags)")
+        if values["demag"]["method"] == "shell":
+            raise ConfigError("spin.magnet with demag.method = 'shell' is not supported (the "
+                              "shell mesh's magnet is the conductor); use demag.method = "
+                              "'fembem'")
+    if isinstance(spin["D"], dict) and mesh["file"] is None and mesh["builder"] is None:
+        raise ConfigError("spin.D per cell tag needs mesh.file or mesh.builder (a box has no "
+                          "cell tags)")
+    dim = _expression_dim(values)
+    for key in ("potential", "rho_initial"):
+        if spin[key] is not None:
+            parse_variable_expression(spin[key], "x", dim, what=f"spin.{key}")
+    for i, entry in enumerate(spin["initial"]):
+        parse_variable_expression(entry, "x", dim, what=f"spin.initial[{i}]")
+    for tag, value in spin["dirichlet"].items():
+        for i, entry in enumerate(value):
+            parse_variable_expression(entry, "x", dim, what=f"spin.dirichlet.{tag}[{i}]")
+
+
 LLG_SCHEMA = Schema.of(
     LlgJobConfig,
     job="llg",
@@ -202,7 +241,8 @@ LLG_SCHEMA = Schema.of(
         "Continue from DIR/checkpoint: femhomog llg THIS.toml --restart DIR\n"
         "Writes DIR/averages.csv (t, <m>, energies, max | |m|-1 |), DIR/run.json, DIR/m.bp."
     ),
-    checks=(_check_exchange, _check_field_units, _check_demag_mesh, _check_initial_expressions),
+    checks=(_check_exchange, _check_field_units, _check_demag_mesh, _check_initial_expressions,
+            _check_spin),
 )
 
 

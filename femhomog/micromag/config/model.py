@@ -25,6 +25,7 @@ from femhomog.micromag.config.values import (
     convert_lengths,
     vector3,
 )
+from femhomog.micromag.units import EQUATIONS
 
 __all__ = [
     "DEMAG_METHODS",
@@ -121,7 +122,7 @@ def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
 
 
 _NONDIM_ONLY = ("exchange", "eps")
-_SI_ONLY = ("Ms", "A", "gamma", "length")
+_SI_ONLY = ("Ms", "A", "length")
 
 
 def _check_llg_material(values: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +145,10 @@ def _check_llg_material(values: dict[str, Any]) -> dict[str, Any]:
                               "(saturation magnetization in A/m)")
         if values["gamma"] is None:
             values["gamma"] = 2.211e5  # femhomog.micromag.units.GAMMA_FREE_ELECTRON
+    if values["equation"] is None:
+        # as before the key existed: (3.1) as written, i.e. the LL form with gamma = 1, in
+        # nondimensional runs; SI runs have always solved the Gilbert form
+        values["equation"] = "landau_lifshitz" if units == "nondimensional" else "gilbert"
     exchange = values["exchange"]
     if isinstance(exchange, list) and all(isinstance(e, float) for row in exchange for e in row):
         from femhomog.spd import check_symmetric  # local: keeps the schema import light
@@ -322,8 +327,16 @@ class LlgMaterialSection:
     )
     gamma: float | None = option(
         real(0), None,
-        "SI: mu0 times the gyromagnetic ratio, m/(A s) (default 2.211e5).",
+        "SI: mu0 times the gyromagnetic ratio, m/(A s) (default 2.211e5). Nondimensional: "
+        "gamma of the equation (default 1).",
         example=2.211e5, commented=True,
+    )
+    equation: str | None = option(
+        choice(*EQUATIONS), None,
+        "landau_lifshitz: dm/dt = -gamma m x H - alpha gamma m x (m x H); gilbert: dm/dt = "
+        "-gamma m x H + alpha m x dm/dt (= the LL form with gamma/(1 + alpha^2)). Default: "
+        "landau_lifshitz for nondimensional runs ((3.1) with gamma = 1), gilbert for SI.",
+        example="gilbert", commented=True,
     )
     length: float | None = option(
         real(0), None,

@@ -1,0 +1,173 @@
+"""The ``[spin]`` section of the LLG job: spin drift-diffusion coupled to m (:mod:`femhomog.spin`).
+
+Values are in the run's nondimensional units (the seed's system:
+``D = tau_sf = tau_ex = c_s = 1``); SI parameters of the Zhang-Levy-Fert model
+are converted with :mod:`femhomog.spin.units`.  Pure Python plus numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from femhomog import ConfigError
+from femhomog.io.schema import (
+    Validator,
+    boolean,
+    choice,
+    integer,
+    is_number,
+    option,
+    real,
+    section,
+    show,
+)
+from femhomog.micromag.config.values import convert_expressions3
+
+__all__ = ["SPIN_MODES", "SPIN_SCHEMES", "SpinSection"]
+
+SPIN_MODES = ("dynamic", "quasistatic")
+SPIN_SCHEMES = ("backward_euler", "crank_nicolson", "bdf2")
+
+
+def _tag(key: Any, what: str) -> int:
+    try:
+        tag = int(key)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: keys must be integer tags, got {show(key)}") from None
+    if str(tag) != str(key).strip() and not isinstance(key, int):
+        raise ConfigError(f"{what}: keys must be integer tags, got {show(key)}")
+    return tag
+
+
+def _spd_value(value: Any, key: str) -> float | list[list[float]]:
+    """A number > 0 or a symmetric positive definite matrix of numbers."""
+    from femhomog.spd import check_spd  # local: keeps the schema import light
+
+    if is_number(value):
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be > 0, got {show(value)}")
+        return float(value)
+    if (isinstance(value, list) and value and len(value) <= 3
+            and all(isinstance(r, list) and len(r) == len(value) for r in value)
+            and all(is_number(v) for r in value for v in r)):
+        check_spd([[float(v) for v in r] for r in value], key, symbol="D")
+        return [[float(v) for v in r] for r in value]
+    raise ConfigError(f"{key} must be a number > 0 or a symmetric positive definite d x d "
+                      f"matrix (list of d lists of d numbers), got {show(value)}")
+
+
+def convert_diffusion(value: Any, key: str) -> Any:
+    """``D``: a number, an SPD matrix, or a table ``{cell tag: number or matrix}``."""
+    if isinstance(value, dict):
+        if not value:
+            raise ConfigError(f"{key} must not be an empty table")
+        return {str(_tag(k, key)): _spd_value(v, f"{key}.{k}") for k, v in value.items()}
+    return _spd_value(value, key)
+
+
+def convert_time(signed: bool) -> Validator:
+    """A time scale: > 0 (``signed``: non-zero); ``inf`` switches the process off."""
+    describe = ("a non-zero number (inf: no precession)" if signed
+                else "a number > 0 (inf: no spin flip)")
+
+    def convert(value: Any, key: str) -> float:
+        if not is_number(value) or math.isnan(value):
+            raise ValueError
+        x = float(value)
+        if (x == 0.0) if signed else (x <= 0.0):
+            raise ValueError
+        return x
+
+    return Validator(describe, convert)
+
+
+def convert_tags(value: Any, key: str) -> list[int]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError
+    return [int(v) for v in value]
+
+
+def convert_dirichlet(value: Any, key: str) -> dict[str, list[float | str]]:
+    """``{facet tag: [sx, sy, sz]}`` (numbers or expressions in x)."""
+    if not isinstance(value, dict):
+        raise TypeError
+    return {str(_tag(k, key)): convert_expressions3(v, f"{key}.{k}") for k, v in value.items()}
+
+
+def convert_expression(value: Any, key: str) -> float | str:
+    if is_number(value) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError
+
+
+@section(
+    "spin",
+    help="Optional spin drift-diffusion on the conductor (the mesh) coupled to m on the "
+    "magnet (the cells tagged `magnet`, default the whole mesh), Boltzmann-LLG paper Sect. 4: "
+    "d_t s - div(D (grad s_k + s_k grad phi)) = -(2/tau_ex) m x s - s/tau_sf (precession on "
+    "magnet cells only), d_t rho - div(D (grad rho + rho grad phi)) = 0, and the field c_s s "
+    "in the LLG equation (column E_spin). Zero total flux on the boundary except Dirichlet "
+    "facets. Nondimensional values (SI: femhomog.spin.units). Box meshes tag their faces "
+    "x = min/max 1/2, y 3/4, z 5/6; mesh.file uses its physical groups.",
+)
+class SpinSection:
+    """``[spin]``: parameters, initial data, boundary conditions and the coupled scheme."""
+
+    enabled: bool = option(boolean(), False, "Solve for the spin accumulation s (and rho).")
+    D: Any = option(
+        Validator("a number > 0, an SPD matrix or a table {cell tag: value}", convert_diffusion),
+        1.0, "Diffusion: a number, a symmetric positive definite d x d matrix, or per region "
+        "a table {cell tag: number or matrix} (flux continuity across regions is natural).",
+    )
+    tau_sf: float = option(convert_time(False), 1.0, "Spin-flip time (> 0; inf: none).")
+    tau_ex: float = option(
+        convert_time(True), 1.0,
+        "Exchange precession time, signed: the term is -(2/tau_ex) m x s (the seed's sign); "
+        "magnum.fe's +(J/hbar) m x s is tau_ex = -2 hbar/J < 0.",
+    )
+    coupling: float = option(real(), 1.0, "c_s: the field c_s s acting on m.")
+    potential: float | str | None = option(
+        Validator("a number or an expression in x", convert_expression), None,
+        "Electric potential phi(x) (expression in x[0], x[1], x[2]) driving the drift; none: "
+        "no drift.", example="-0.5*x[0]", commented=True,
+    )
+    initial: list[float | str] = option(
+        Validator("a list of 3 numbers or expressions in x", convert_expressions3),
+        [0.0, 0.0, 0.0], "s(0): 3 numbers or expressions in x (ignored by the quasistatic mode).",
+    )
+    rho_initial: float | str | None = option(
+        Validator("a number or an expression in x", convert_expression), None,
+        "rho(0) (expression in x); none: rho is not computed. Adds the column rho_mean.",
+        example="1.0", commented=True,
+    )
+    mode: str = option(
+        choice(*SPIN_MODES), "dynamic",
+        "dynamic (s takes implicit steps) | quasistatic (the steady s for the current m at "
+        "every step).",
+    )
+    scheme: str = option(choice(*SPIN_SCHEMES), "bdf2",
+                         "Implicit step of s: backward_euler | crank_nicolson | bdf2.")
+    iterate: bool = option(
+        boolean(), False,
+        "Iterate the m-then-s step to the coupled solution (else one pass: first order).",
+    )
+    tol: float = option(real(0), 1e-10, "iterate: nodal change of m and s that ends it.")
+    max_iterations: int = option(integer(1), 50, "iterate: passes before giving up.")
+    magnet: list[int] | None = option(
+        Validator("a non-empty list of integer cell tags", convert_tags), None,
+        "Cell tags of the magnet (m lives on their submesh); none: the whole mesh.",
+        example=[1], commented=True,
+    )
+    dirichlet: dict[str, list[float | str]] = option(
+        Validator("a table {facet tag: [sx, sy, sz]}", convert_dirichlet), {},
+        "Spin injection: s = value (3 numbers or expressions in x) on the facets with these "
+        "tags, e.g. {1 = [0, 0, 1]}.",
+    )
+    solver: str = option(choice("iterative", "direct"), "iterative",
+                         "Linear solver of s and rho: iterative (GMRES + ILU/block Jacobi) | "
+                         "direct (MUMPS).")
+    rtol: float = option(real(0, 1), 1e-10, "Relative tolerance of the iterative solver.")
