@@ -26,7 +26,10 @@ import math
 import numpy as np
 import pytest
 
-from femhomog import _fenicsx  # noqa: F401
+from femhomog import (
+    ConfigError,
+    _fenicsx,  # noqa: F401
+)
 
 # isort: split
 import dolfinx
@@ -274,3 +277,40 @@ def test_parallel_equals_serial():
     world = two_region_run(MPI.COMM_WORLD)
     serial = two_region_run(MPI.COMM_SELF)
     assert np.allclose(world, serial, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ SI parameters
+def test_si_decay_lengths_in_a_slab():
+    # Zhang-Levy-Fert in SI, converted once: the quasi-static s of a slab with injection at
+    # x = 0 and zero flux at x = l decays with 1/lambda^2 = 1/lambda_sf^2 (longitudinal) and
+    # 1/lambda_sf^2 - i/lambda_J^2 (transverse, magnum.fe's sign), lengths given in metres
+    from femhomog.micromag import Units
+    from femhomog.spin.units import ZhangLevyFert
+
+    zlf = ZhangLevyFert.from_lengths(D0=1e-3, lambda_sf=10e-9, lambda_J=4e-9)
+    assert zlf.lambda_sf == pytest.approx(10e-9, rel=1e-14)
+    assert zlf.lambda_J == pytest.approx(4e-9, rel=1e-14)
+    units = Units.from_si(Ms=8e5, A=1.3e-11, alpha=0.0, length=1e-9)
+    p = zlf.nondimensional(length=units.length, time=units.time_unit, Ms=units.Ms,
+                           gamma=units.gamma)
+    assert p.tau_ex < 0
+    # the conserved combination of the undamped coupled system: s' + m
+    assert 2.0 / (p.coupling * p.tau_ex) == pytest.approx(-1.0, rel=1e-12)
+    # beta = beta' = 0 is the seed's system; a polarized source is not solved
+    with pytest.raises(ConfigError, match="beta and beta' must be 0"):
+        ZhangLevyFert(D0=1e-3, tau_sf=1e-13, J=1e-20, beta=0.5).nondimensional(
+            length=units.length, time=units.time_unit, Ms=units.Ms, gamma=units.gamma)
+    ell = 40e-9
+    mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, 800, [0.0, ell / units.length])
+    for injected, kappa2 in (([0.0, 0.0, 1.0], 1 / zlf.lambda_sf**2),
+                             ([1.0, 0.0, 0.0], 1 / zlf.lambda_sf**2 - 1j / zlf.lambda_J**2)):
+        spin = SpinTransport(mesh, facet_tags=facet_tags_left(mesh), dirichlet={1: injected},
+                             D=p.D, tau_sf=p.tau_sf, tau_ex=p.tau_ex, solver="direct")
+        spin.set_magnetization([0.0, 0.0, 1.0])
+        spin.quasi_static()
+        kappa = np.sqrt(kappa2)
+        xs = spin.V.tabulate_dof_coordinates()[:, 0] * units.length
+        exact = np.cosh(kappa * (ell - xs)) / np.cosh(kappa * ell)
+        s = spin.s.x.array.reshape(-1, 3)
+        got = s[:, 2] if injected[2] else s[:, 0] + 1j * s[:, 1]
+        assert np.max(np.abs(got - exact)) < 1e-4

@@ -5,6 +5,10 @@ coupled to the magnetization m of a magnet inside it (Boltzmann-LLG paper, Sect.
                (conservative drift, sharp magnet indicator, implicit steps, quasi-static)
 ``transfer``   m on the magnet (sub)mesh <-> the conductor's spaces, exact nodal copies
 ``coupled``    the pair (m, s) with rho: problem and integrator of the time-stepping layer
+``build``      the ``[spin]`` section of the LLG job -> the coupled problem and integrator
+``outputs``    the averages columns (sx, sy, sz, s_rms, rho_mean) and field functions
+``units``      SI (Zhang-Levy-Fert / magnum.fe: D0, lambda_sf, lambda_J, beta, beta') -> the
+               nondimensional parameters (pure numpy)
 
 Importing this package does not import dolfinx: the classes load on first access.
 """
