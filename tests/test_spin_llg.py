@@ -296,9 +296,9 @@ def test_si_decay_lengths_in_a_slab():
     assert p.tau_ex < 0
     # the conserved combination of the undamped coupled system: s' + m
     assert 2.0 / (p.coupling * p.tau_ex) == pytest.approx(-1.0, rel=1e-12)
-    # beta = beta' = 0 is the seed's system; a polarized source is not solved
-    with pytest.raises(ConfigError, match="beta and beta' must be 0"):
-        ZhangLevyFert(D0=1e-3, tau_sf=1e-13, J=1e-20, beta=0.5).nondimensional(
+    # beta = beta' = 0 is the seed's system; the spin-anisotropic diffusion is not solved
+    with pytest.raises(ConfigError, match="beta beta' must be 0"):
+        ZhangLevyFert(D0=1e-3, tau_sf=1e-13, J=1e-20, beta=0.5, beta_prime=0.2).nondimensional(
             length=units.length, time=units.time_unit, Ms=units.Ms, gamma=units.gamma)
     ell = 40e-9
     mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, 800, [0.0, ell / units.length])
@@ -314,3 +314,46 @@ def test_si_decay_lengths_in_a_slab():
         s = spin.s.x.array.reshape(-1, 3)
         got = s[:, 2] if injected[2] else s[:, 0] + 1j * s[:, 1]
         assert np.max(np.abs(got - exact)) < 1e-4
+
+
+# ------------------------------------------------------------------ Zhang-Li limit
+def wall_spin(lambda_sf, lambda_J, n=4000, half=8.0):
+    """Quasi-static s of a Neel wall (width 1) with the polarized current j = e_x: the
+    ratio of the non-adiabatic to the adiabatic torque, and the distance to the local
+    (Zhang-Li) solution relative to its size, over the wall."""
+    mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, n, [-half, half])
+    D = 1.0
+    tau_sf, tau_ex = lambda_sf**2 / D, -2.0 * lambda_J**2 / D  # ZLF: tau_ex = -2 hbar/J
+    spin = SpinTransport(mesh, D=D, tau_sf=tau_sf, tau_ex=tau_ex, current=[1.0],
+                         solver="direct")
+
+    def theta(x):
+        return 2 * np.arctan(np.exp(x[0]))
+
+    spin.set_magnetization(lambda x: np.vstack([np.sin(theta(x)), 0 * x[0],
+                                                np.cos(theta(x))]))
+    spin.quasi_static()
+    x = spin.V.tabulate_dof_coordinates()[:, 0]
+    th = theta(x[None, :])
+    m = np.stack([np.sin(th), 0 * th, np.cos(th)], axis=1)
+    g = (np.sin(th) / 1.0)[:, None] * np.stack([np.cos(th), 0 * th, -np.sin(th)], axis=1)
+    s = spin.s.x.array.reshape(-1, 3)
+    wall = np.abs(x) < 2.0
+    a, b = 1 / tau_sf, 2 / tau_ex
+    local = (-a * g + b * np.cross(m, g)) / (a * a + b * b)
+    torque = -np.cross(m, s)
+    gg = np.sum(g[wall] * g[wall])
+    adiabatic = np.sum(torque[wall] * g[wall]) / gg
+    non_adiabatic = np.sum(torque[wall] * np.cross(m, g)[wall]) / gg
+    dist = np.max(np.abs(s[wall] - local[wall])) / np.max(np.abs(local[wall]))
+    return -non_adiabatic / adiabatic, dist
+
+
+def test_zhang_li_limit():
+    # d_t m = -c c_s m x s -> -u dm/dx + xi u m x dm/dx with xi = lambda_J^2/lambda_sf^2
+    # (DESIGN.md; Abert et al. 2015) as lambda_sf, lambda_J -> 0 against the wall width
+    xi1, d1 = wall_spin(0.1, 0.06)
+    xi2, d2 = wall_spin(0.05, 0.03)
+    assert xi2 == pytest.approx(0.36, rel=0.005)
+    assert abs(xi2 - 0.36) < abs(xi1 - 0.36) or abs(xi1 - 0.36) < 1e-3
+    assert d2 < 0.01 and d2 < 0.5 * d1  # O(lambda^2) corrections

@@ -111,7 +111,8 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
     D = _diffusion(sc.D, dim)
     spin = SpinTransport(mesh, cell_tags=conductor.cell_tags, magnet_tags=sc.magnet,
                          facet_tags=conductor.facet_tags, D=D, tau_sf=sc.tau_sf,
-                         tau_ex=sc.tau_ex, potential=potential, dirichlet=dirichlet,
+                         tau_ex=sc.tau_ex, potential=potential, current=sc.current,
+                         dirichlet=dirichlet,
                          scheme=sc.scheme, solver=sc.solver, rtol=sc.rtol)
     spin.set_state(_field(sc.initial, "spin.initial", dim, length_scale))
     charge = None

@@ -170,6 +170,10 @@ class SpinTransport:
     potential
         ``phi``: a UFL expression on ``mesh`` (e.g. of ``ufl.SpatialCoordinate``), a
         :class:`dolfinx.fem.Function`, or None (no drift).
+    current
+        Polarized current ``j``: the spin current ``chi_M m (x) j`` is added to the flux
+        (Zhang-Levy-Fert's ``(beta mu_B/e) m (x) j_e``, :mod:`femhomog.spin.units`), so
+        ``d_t s`` gains ``-div(chi_M m (x) j)``; ``d`` numbers or a UFL vector; None: none.
     degree
         1 or 2.
     dirichlet
@@ -192,6 +196,7 @@ class SpinTransport:
         tau_sf: float = 1.0,
         tau_ex: float = 1.0,
         potential: Any = None,
+        current: Any = None,
         degree: int = 1,
         dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
         scheme: str = "backward_euler",
@@ -248,7 +253,8 @@ class SpinTransport:
         self._rhs = dolfinx.fem.form(
             c["old"] * ufl.inner(self._s_old, w) * ufl.dx
             + c["older"] * ufl.inner(self._s_older, w) * ufl.dx
-            - c["Lold"] * ufl.action(L_form, self._s_old))
+            - c["Lold"] * ufl.action(L_form, self._s_old)
+            + self._source_form(current, w))
         self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
         self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol)
         self._A: PETSc.Mat | None = None
@@ -256,6 +262,21 @@ class SpinTransport:
         self._m_version = 0
 
     # ------------------------------------------------------------------ setup
+    def _source_form(self, current: Any, w: Any) -> Any:
+        """``(chi_M m (x) j, grad w)``: the polarized spin current, integrated by parts with
+        the rest of the flux (zero *total* flux on the boundary); with the transport's ``m``
+        of the step (Crank-Nicolson: the midpoint ``m``) its weight is 1 in every scheme."""
+        zero = dolfinx.fem.Constant(self.mesh, np.float64(0.0)) * ufl.inner(self.m, w) * ufl.dx
+        if current is None:
+            return zero
+        dim = self.mesh.geometry.dim
+        if not isinstance(current, ufl.core.expr.Expr):
+            vec = np.asarray(current, dtype=float).reshape(-1)
+            if vec.shape != (dim,) or not np.all(np.isfinite(vec)):
+                raise ConfigError(f"spin current must be {dim} finite numbers, got {current!r}")
+            current = dolfinx.fem.Constant(self.mesh, vec)
+        return self.chi * ufl.inner(ufl.outer(self.m, current), ufl.grad(w)) * ufl.dx
+
     def _dirichlet(self, values: Mapping[int, Any], facet_tags: dolfinx.mesh.MeshTags | None
                    ) -> list[dolfinx.fem.DirichletBC]:
         if not values:

@@ -38,10 +38,11 @@ mapping ``2/(c_s tau_ex) = -gamma Ms T``, which is ``-1`` for ``alpha = 0``: ``s
 conserved, i.e. ``s + Ms m``, the total angular momentum in these units.
 
 ``beta = beta' = 0`` reduces ZLF to the seed's system (``phi = 0``).  The polarized
-current source ``(beta mu_B/e) m (x) j_e`` and the spin-anisotropic diffusion
-``beta beta'`` are converted (:attr:`SpinParameters.source`,
-:attr:`SpinParameters.anisotropy`) but the transport solves the seed's system:
-:meth:`ZhangLevyFert.nondimensional` refuses ``beta != 0`` unless asked for the numbers only.
+current source ``(beta mu_B/e) m (x) j_e`` is the transport's ``current`` argument,
+``j = source * j_e`` (:attr:`SpinParameters.source`; the Zhang-Li limit, tests).  The
+spin-anisotropic diffusion ``beta beta'`` is converted (:attr:`SpinParameters.anisotropy`)
+but not solved: :meth:`ZhangLevyFert.nondimensional` refuses ``beta beta' != 0`` unless
+asked for the numbers only.
 Pure numpy.
 """
 
@@ -168,15 +169,14 @@ class ZhangLevyFert:
         Raises
         ------
         ConfigError
-            ``beta != 0`` (the transport has no polarized source) unless
-            ``allow_polarization`` (then only the numbers are wanted).
+            ``beta beta' != 0`` (the transport's diffusion is isotropic in spin space)
+            unless ``allow_polarization`` (then only the numbers are wanted).
         """
         L, T = _positive("length", length), _positive("time", time)
         Ms, gamma = _positive("Ms", Ms), _positive("gamma", gamma)
-        if not self.reduces_to_seed and not allow_polarization:
-            raise ConfigError("beta and beta' must be 0 for the seed's spin transport (the "
-                              "polarized current source and the anisotropic diffusion are "
-                              f"not solved), got beta = {self.beta}, beta' = {self.beta_prime}")
+        if self.beta * self.beta_prime != 0.0 and not allow_polarization:
+            raise ConfigError("beta beta' must be 0: the spin-anisotropic diffusion is not "
+                              f"solved (got beta = {self.beta}, beta' = {self.beta_prime})")
         return SpinParameters(
             D=2 * self.D0 * T / L**2,
             tau_sf=self.tau_sf / T,

@@ -222,6 +222,9 @@ def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
         raise ConfigError("spin.D per cell tag needs mesh.file or mesh.builder (a box has no "
                           "cell tags)")
     dim = _expression_dim(values)
+    if spin["current"] is not None and mesh["dim"] is not None and len(spin["current"]) != dim:
+        raise ConfigError(f"spin.current must have {dim} entries (mesh.dim = {dim}), got "
+                          f"{len(spin['current'])}")
     for key in ("potential", "rho_initial"):
         if spin[key] is not None:
             parse_variable_expression(spin[key], "x", dim, what=f"spin.{key}")

@@ -96,6 +96,13 @@ def convert_dirichlet(value: Any, key: str) -> dict[str, list[float | str]]:
     return {str(_tag(k, key)): convert_expressions3(v, f"{key}.{k}") for k, v in value.items()}
 
 
+def convert_numbers(value: Any, key: str) -> list[float]:
+    if not isinstance(value, list) or not 1 <= len(value) <= 3 or not all(
+            is_number(v) and math.isfinite(v) for v in value):
+        raise ValueError
+    return [float(v) for v in value]
+
+
 def convert_expression(value: Any, key: str) -> float | str:
     if is_number(value) and math.isfinite(value):
         return float(value)
@@ -134,6 +141,12 @@ class SpinSection:
         Validator("a number or an expression in x", convert_expression), None,
         "Electric potential phi(x) (expression in x[0], x[1], x[2]) driving the drift; none: "
         "no drift.", example="-0.5*x[0]", commented=True,
+    )
+    current: list[float] | None = option(
+        Validator("a list of d numbers", convert_numbers), None,
+        "Polarized current j: the spin current m (x) j on magnet cells (Zhang-Levy-Fert's "
+        "(beta mu_B/e) m (x) j_e; nondimensional: femhomog.spin.units SpinParameters.source "
+        "times j_e in A/m^2); none: no source.", example=[1.0, 0.0, 0.0], commented=True,
     )
     initial: list[float | str] = option(
         Validator("a list of 3 numbers or expressions in x", convert_expressions3),
