@@ -39,11 +39,8 @@ from femhomog.micromag.demag.analytic import (
     prism_demag_factors,
     spheroid_demag_factors,
 )
-from femhomog.micromag.demag.fembem import (
-    FredkinKoehler,
-    lindholm_weights,
-    triangle_geometry,
-)
+from femhomog.micromag.demag.fembem import FredkinKoehler
+from femhomog.micromag.demag.lindholm import lindholm_weights, triangle_geometry
 from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
@@ -195,7 +192,7 @@ def test_sphere_uniform_field_converges():
     assert np.all(rates > 1.6), (errors, rates)
 
 
-def two_spheres_error(comm, h=0.25, centre=1.2):
+def two_spheres_error(comm, h=0.25, centre=1.2, **kw):
     """Two unit balls at (+-centre, 0, 0), uniform m: error against the exact field.
 
     Outside a uniformly magnetized ball the stray field is exactly that of the
@@ -215,7 +212,7 @@ def two_spheres_error(comm, h=0.25, centre=1.2):
 
     opts = _mesh_options(h)
     mesh = _distribute(comm, "two-balls", prepare, GhostMode.shared_facet, options=opts).mesh
-    fk = FredkinKoehler(mesh)
+    fk = FredkinKoehler(mesh, **kw)
     d = np.array([0.6, 0.0, 0.8])
     H, _, M = uniform_field(fk, d)
     x = fk.V.tabulate_dof_coordinates()[: fk._n_owned]
@@ -290,6 +287,67 @@ def test_thin_cuboids_against_aharoni():
     assert np.allclose(N, prism_demag_factors((8.0, 2.0, 0.25)), atol=0.01)
 
 
+# ------------------------------------------------ factorized solves, float32 boundary matrix
+#: (solver, precision, tolerance on the field relative to the CG + float64 one)
+FAST = [("direct", "float64", 1e-8), ("iterative", "float32", 2e-5), ("direct", "float32", 2e-5)]
+
+
+@pytest.mark.parametrize("solver, precision, tol", FAST)
+def test_fast_variants_match_reference(solver, precision, tol):
+    """Cholesky solves (pinned Neumann problem) and float32 B give the reference field:
+    a box with interior nodes, a film one element thick (no Dirichlet solve)."""
+    for lengths, cells in (((1.0, 0.8, 0.6), (6, 5, 4)), ((4.0, 2.0, 0.25), (16, 8, 1))):
+        ref, _ = gathered_field(MPI.COMM_WORLD, lengths, cells)
+        new, _ = gathered_field(MPI.COMM_WORLD, lengths, cells, solver=solver,
+                                precision=precision)
+        scale = np.abs(ref[:, 3:]).max()
+        # measured: direct 5e-12, float32 1.5e-6..6e-6 (relative)
+        assert np.abs(new[:, 3:] - ref[:, 3:]).max() < tol * scale, (lengths, solver, precision)
+
+
+@pytest.mark.parametrize("solver, precision, tol", FAST)
+def test_fast_variants_demag_factors(solver, precision, tol):
+    """The accuracy tests of the reference path hold for the fast variants: a thin plate
+    against Aharoni, the cube energy V/6, two bodies (one pinned dof each)."""
+    comm = MPI.COMM_WORLD
+    fk = FredkinKoehler(box(comm, (4.0, 4.0, 1.0), (12, 12, 3)), solver=solver,
+                        precision=precision)
+    N = demag_factors(fk)
+    assert np.allclose(N, prism_demag_factors((4.0, 4.0, 1.0)), atol=0.025), N
+    ref = demag_factors(FredkinKoehler(box(comm, (4.0, 4.0, 1.0), (12, 12, 3))))
+    assert np.allclose(N, ref, atol=10 * tol), (N, ref)
+    fk = FredkinKoehler(box(comm, (1.0, 1.0, 1.0), (16, 16, 16)), solver=solver,
+                        precision=precision)
+    H, m, M = uniform_field(fk, (0.0, 0.0, 1.0))
+    E = -0.5 * comm.allreduce(float(M @ np.sum(H * m, axis=1)))
+    assert abs(E - 1 / 6) * 6 < 0.01, E
+    assert fk.describe()["solver"] == solver and fk.describe()["precision"] == precision
+    assert fk.describe()["B_bytes_total"] == np.dtype(precision).itemsize * fk.num_boundary**2
+    error, without, n = two_spheres_error(comm, h=0.35, solver=solver, precision=precision)
+    ref = two_spheres_error(comm, h=0.35)
+    assert n == 2 and abs(error - ref[0]) < 10 * tol and without > 3 * error, (error, ref)
+
+
+def test_fast_variants_bad_input():
+    mesh = box(MPI.COMM_WORLD, (1, 1, 1), (2, 2, 2))
+    with pytest.raises(ConfigError, match="solver must be one of"):
+        FredkinKoehler(mesh, solver="cholesky")
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        FredkinKoehler(mesh, precision="float16")
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("solver, precision, tol", FAST)
+def test_fast_variants_parallel_equals_serial(solver, precision, tol):
+    par, _ = gathered_field(MPI.COMM_WORLD, solver=solver, precision=precision)
+    ser, _ = gathered_field(MPI.COMM_SELF, solver=solver, precision=precision)
+    assert np.allclose(par, ser, atol=1e-8 if precision == "float64" else 1e-6)
+    par = two_spheres_error(MPI.COMM_WORLD, h=0.35, solver=solver, precision=precision)
+    ser = two_spheres_error(MPI.COMM_SELF, h=0.35, solver=solver, precision=precision)
+    assert par[2] == ser[2] == 2
+    assert np.allclose(par[:2], ser[:2], rtol=1e-5)
+
+
 # ---------------------------------------------------------------- input, LLG
 def test_bad_input():
     comm = MPI.COMM_WORLD
@@ -339,9 +397,9 @@ def test_llg_with_stray_field_dissipates(integrator):
 
 
 # ---------------------------------------------------------------- parallel
-def gathered_field(comm, lengths=(1.0, 0.8, 0.6), cells=(6, 5, 4)):
+def gathered_field(comm, lengths=(1.0, 0.8, 0.6), cells=(6, 5, 4), **kw):
     mesh = box(comm, lengths, cells)
-    fk = FredkinKoehler(mesh, rtol=1e-12)
+    fk = FredkinKoehler(mesh, rtol=1e-12, **kw)
     W = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (3,)))
     m = dolfinx.fem.Function(W)
     m.interpolate(swirl)

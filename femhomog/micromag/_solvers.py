@@ -15,8 +15,9 @@ from femhomog import (
 from mpi4py import MPI
 from petsc4py import PETSc
 
-#: Linear solvers of the integrators: "direct" = MUMPS LU, "iterative" = GMRES + ILU/block Jacobi.
-LINEAR_SOLVERS = ("direct", "iterative")
+#: Linear solvers of the integrators: "direct" = MUMPS LU, "iterative" = GMRES + ILU/block Jacobi,
+#: "reuse_lu" = GMRES preconditioned by the MUMPS LU of an earlier step (tangent plane only).
+LINEAR_SOLVERS = ("direct", "iterative", "reuse_lu")
 
 
 def _reason_names(cls: type) -> dict[int, str]:
@@ -37,10 +38,10 @@ def snes_reason(reason: int) -> str:
     return _SNES_REASONS.get(int(reason), str(reason))
 
 
-def check_linear_solver(solver: str) -> str:
-    if solver not in LINEAR_SOLVERS:
+def check_linear_solver(solver: str, allowed: tuple[str, ...] = LINEAR_SOLVERS) -> str:
+    if solver not in allowed:
         raise ConfigError(
-            f"linear solver must be one of {', '.join(LINEAR_SOLVERS)}, got {solver!r}"
+            f"linear solver must be one of {', '.join(allowed)}, got {solver!r}"
         )
     return solver
 
@@ -58,15 +59,21 @@ def configure_ksp(
     choice, and its symbolic analysis is reused because the sparsity pattern
     never changes.  ``iterative``: restarted GMRES with PETSc's default ILU(0)
     (block Jacobi in parallel), for large 3D meshes with moderate time steps
-    (the mass and cross-product blocks dominate, so ILU is effective).  Both
-    can be tuned through the PETSc options database with ``prefix``.
+    (the mass and cross-product blocks dominate, so ILU is effective).
+    ``reuse_lu``: GMRES with a MUMPS LU preconditioner that the caller keeps
+    across operator changes (``PCSetReusePreconditioner``) and refreshes when
+    the iterations grow (the step matrices of consecutive steps differ by
+    ``O(dt)``).  All can be tuned through the PETSc options database with ``prefix``.
     """
     ksp.setOptionsPrefix(prefix)
-    if solver == "direct":
-        ksp.setType("preonly")
+    if solver in ("direct", "reuse_lu"):
+        ksp.setType("preonly" if solver == "direct" else "gmres")
         pc = ksp.getPC()
         pc.setType("lu")
         pc.setFactorSolverType("mumps")
+        if solver == "reuse_lu":
+            ksp.setGMRESRestart(30)
+            ksp.setTolerances(rtol=rtol, atol=0.0, max_it=max_it)
     else:
         ksp.setType("gmres")
         ksp.setGMRESRestart(100)

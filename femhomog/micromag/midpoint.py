@@ -147,7 +147,7 @@ class MidpointIntegrator:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ConfigError(f"max_retries must be an integer >= 0, got {max_retries!r}")
         self.problem = problem
-        self.solver = check_linear_solver(solver)
+        self.solver = check_linear_solver(solver, ("direct", "iterative"))
         self.max_retries = max_retries
         self.prefix = options_prefix
         comm = problem.comm

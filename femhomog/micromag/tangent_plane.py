@@ -159,10 +159,15 @@ class TangentPlaneIntegrator:
         Implicitness of the implicit field terms, ``0 <= theta <= 1``; energy
         decay for every step size needs ``theta >= 1/2``.  Default 1.
     solver
-        ``"direct"`` (MUMPS LU, default) or ``"iterative"`` (GMRES + ILU); see
+        ``"direct"`` (MUMPS LU every step, default), ``"iterative"`` (GMRES +
+        ILU) or ``"reuse_lu"`` (GMRES preconditioned by the LU of an earlier
+        step, refactorized after a step that needed more than
+        ``refactor_its`` iterations or failed); see
         :func:`femhomog.micromag._solvers.configure_ksp` for the choice.
     rtol, max_it
-        Tolerances of the iterative solver.
+        Tolerances of the iterative solvers (``iterative``, ``reuse_lu``).
+    refactor_its
+        ``reuse_lu``: refactorize when a solve needed more iterations.
     max_retries
         After a solver failure retry the step with half the step size up to
         this many times before raising :class:`femhomog.SolverError`.
@@ -184,6 +189,7 @@ class TangentPlaneIntegrator:
         max_it: int = 500,
         max_retries: int = 0,
         options_prefix: str = "femhomog_llg_tps_",
+        refactor_its: int = 8,
     ) -> None:
         if not (isinstance(theta, (int, float)) and 0.0 <= float(theta) <= 1.0):
             raise ConfigError(f"tangent-plane scheme: theta must lie in [0, 1], got {theta!r}")
@@ -194,6 +200,11 @@ class TangentPlaneIntegrator:
         self.solver = check_linear_solver(solver)
         self.max_retries = max_retries
         self.prefix = options_prefix
+        if isinstance(refactor_its, bool) or not isinstance(refactor_its, int) or refactor_its < 1:
+            raise ConfigError(f"refactor_its must be an integer >= 1, got {refactor_its!r}")
+        self.refactor_its = refactor_its
+        self._refactor = True  # reuse_lu: factorize at the next solve
+        self.factorizations = 0
         mesh, V, m = problem.mesh, problem.V, problem.m
         alpha = problem.alpha
 
@@ -324,13 +335,16 @@ class TangentPlaneIntegrator:
         self.constraint.reduce_vector(self.b, self._b_r)
 
         self.ksp.setOperators(A_r)
-        self._w.set(0.0)
-        try:
-            self.ksp.solve(self._b_r, self._w)
-        except PETSc.Error as err:
-            raise StepFailure(f"PETSc error {err.ierr} in the linear solver") from None
-        reason = self.ksp.getConvergedReason()
-        its = int(self.ksp.getIterationNumber())
+        reason, its = self._solve()
+        if self.solver == "reuse_lu":
+            if reason < 0 and not self._refactor:
+                # the old factorization is too far off: refresh it and solve again
+                self._refactor = True
+                reason, its2 = self._solve()
+                its += its2
+            # a refresh after a step that needed many iterations (all ranks agree:
+            # iteration counts are global)
+            self._refactor = reason < 0 or its > self.refactor_its
         if reason < 0:
             raise StepFailure(
                 f"linear solver {ksp_reason(reason)} after {its} iterations "
@@ -347,6 +361,21 @@ class TangentPlaneIntegrator:
         m.x.array[:] = new
         m.x.scatter_forward()
         return its
+
+    def _solve(self) -> tuple[int, int]:
+        """One KSP solve into ``_w``; (converged reason, iterations)."""
+        if self.solver == "reuse_lu":
+            self.ksp.getPC().setReusePreconditioner(not self._refactor)
+            self.factorizations += int(self._refactor)
+        elif self.solver == "direct":
+            self.factorizations += 1
+        self._w.set(0.0)
+        try:
+            self.ksp.solve(self._b_r, self._w)
+        except PETSc.Error as err:
+            self._refactor = True
+            raise StepFailure(f"PETSc error {err.ierr} in the linear solver") from None
+        return self.ksp.getConvergedReason(), int(self.ksp.getIterationNumber())
 
     def _assemble_step_matrix(self, m: dolfinx.fem.Function, alpha: float) -> None:
         """``A = (1 + alpha^2) theta k K + blockdiag(M_i (alpha I + [m_i]_x))`` (= ``a_form``)."""
@@ -365,8 +394,12 @@ class TangentPlaneIntegrator:
 
     def describe(self) -> dict[str, Any]:
         """Name and parameters (run.json)."""
-        return {"name": "tangent_plane", "linear_solver": self.solver,
-                "max_retries": self.max_retries, "theta": self.theta}
+        info = {"name": "tangent_plane", "linear_solver": self.solver,
+                "max_retries": self.max_retries, "theta": self.theta,
+                "factorizations": self.factorizations}
+        if self.solver == "reuse_lu":
+            info["refactor_its"] = self.refactor_its
+        return info
 
     def destroy(self) -> None:
         for obj in (self.ksp, self.A, self.b, self._w, self._b_r):

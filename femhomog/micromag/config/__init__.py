@@ -170,6 +170,17 @@ def _check_field_units(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -
     raw["zeeman"]["unit"] = zee["unit"]
 
 
+def _check_reuse_lu(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """``solver.type = 'reuse_lu'`` only with tangent-plane integrators."""
+    if values["solver"]["type"] != "reuse_lu":
+        return
+    if values["time"]["integrator"] != "tangent_plane":
+        raise ConfigError("solver.type = 'reuse_lu' needs time.integrator = 'tangent_plane'")
+    relax = values["relax"]
+    if relax["enabled"] and relax["integrator"] != "tangent_plane":
+        raise ConfigError("solver.type = 'reuse_lu' needs relax.integrator = 'tangent_plane'")
+
+
 def _check_demag_mesh(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     """A stray field needs a free 3D tetrahedral magnet (the shell method a builder)."""
     mesh, dem = values["mesh"], values["demag"]
@@ -245,7 +256,7 @@ LLG_SCHEMA = Schema.of(
         "Writes DIR/averages.csv (t, <m>, energies, max | |m|-1 |), DIR/run.json, DIR/m.bp."
     ),
     checks=(_check_exchange, _check_field_units, _check_demag_mesh, _check_initial_expressions,
-            _check_spin),
+            _check_spin, _check_reuse_lu),
 )
 
 

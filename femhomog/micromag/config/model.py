@@ -49,6 +49,10 @@ LLG_UNITS = ("nondimensional", "SI")
 ZEEMAN_UNITS = ("Ms", "A/m", "T")
 INITIAL_TYPES = ("uniform", "expression", "random", "file")
 DEMAG_METHODS = ("none", "fembem", "shell")
+#: fembem defaults of demag.solver / demag.bem_precision (chosen by the per-step
+#: profile of benchmarks/sp4_profile.py, see benchmarks/README.md)
+FEMBEM_DEFAULT_SOLVER = "direct"
+FEMBEM_DEFAULT_PRECISION = "float64"
 #: |m| of a uniform initial value must be 1 to this tolerance (same as the nodal
 #: check of femhomog.micromag.problem.UNIT_TOL) unless initial.normalize is set.
 _UNIT_TOL = 1e-10
@@ -191,6 +195,13 @@ def _check_initial(values: dict[str, Any]) -> dict[str, Any]:
 
 def _check_demag(values: dict[str, Any]) -> dict[str, Any]:
     method = values["method"]
+    fembem_keys = {"solver": FEMBEM_DEFAULT_SOLVER, "bem_precision": FEMBEM_DEFAULT_PRECISION}
+    for key, default in fembem_keys.items():
+        if method != "fembem" and values[key] is not None:
+            raise ConfigError(f"demag.{key} is a parameter of demag.method = 'fembem' "
+                              f"(demag.method is '{method}')")
+        if method == "fembem" and values[key] is None:
+            values[key] = default
     shell_keys = ("degree", "shell_kind", "air_size", "shell_thickness", "air_mesh_size",
                   "shell_mesh_size")
     if method != "shell":
@@ -443,6 +454,18 @@ class DemagSection:
     method: str = option(choice(*DEMAG_METHODS), "none", "none | fembem | shell.")
     rtol: float = option(real(0, 1), 1e-10, "Relative tolerance of the CG + GAMG Laplace solves.")
     max_it: int = option(integer(1), 1000, "Iteration limit of the Laplace solves.")
+    solver: str | None = option(
+        choice("iterative", "direct"), None,
+        "fembem: the two Laplace solves, iterative (CG + GAMG, rtol/max_it) | direct (MUMPS "
+        f"Cholesky, factorized once; default {FEMBEM_DEFAULT_SOLVER}).",
+        example=FEMBEM_DEFAULT_SOLVER, commented=True,
+    )
+    bem_precision: str | None = option(
+        choice("float64", "float32"), None,
+        "fembem: storage of the dense boundary matrix (float32: half the memory and time of "
+        f"the dense product, field error ~1e-6 Ms; default {FEMBEM_DEFAULT_PRECISION}).",
+        example=FEMBEM_DEFAULT_PRECISION, commented=True,
+    )
     degree: int | None = option(
         choice(1, 2), None, "shell: Lagrange degree of the potential (default "
         "1).", example=1, commented=True,

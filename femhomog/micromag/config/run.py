@@ -146,11 +146,16 @@ class LlgSolverSection:
     """``[solver]``: linear solver of the integrators."""
 
     type: str = option(
-        choice("direct", "iterative"), "direct",
-        "direct (MUMPS LU) | iterative (GMRES + ILU / block Jacobi).",
+        choice("direct", "iterative", "reuse_lu"), "direct",
+        "direct (MUMPS LU) | iterative (GMRES + ILU / block Jacobi) | reuse_lu (tangent_plane "
+        "only: GMRES preconditioned by the MUMPS LU of an earlier step, refactorized when a "
+        "solve needs more than refactor_its iterations).",
     )
     rtol: float = option(real(0, 1), 1e-10, "Relative residual tolerance of the iterative solver.")
     max_it: int = option(integer(1), 500, "Maximum iterations of the iterative solver.")
+    refactor_its: int = option(
+        integer(1), 8, "reuse_lu: refactorize after a solve with more GMRES iterations.",
+    )
     max_retries: int = option(
         integer(0, 20), 3,
         "Halve a failed step up to this many times before giving up (fixed steps).",

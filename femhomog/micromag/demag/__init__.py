@@ -2,6 +2,7 @@
 
 ``base``      :class:`DemagSolver` (the solver interface) and :class:`StrayField` (the term)
 ``fembem``    :class:`FredkinKoehler`: FEM-BEM, dense Lindholm double layer on the magnet mesh
+``lindholm``  its pure numpy kernels: Lindholm's weights, vertex solid angles
 ``shell``     :class:`ShellTransformation`: sparse, air + a shell mapped to infinity
 ``analytic``  closed-form demagnetizing factors (ellipsoids, prisms): the test truths
 """

@@ -35,9 +35,14 @@ is split as ``u = u1 + u2``:
       (demagnetizing factors).  An L2 projection would cost a mass solve per
       evaluation and lose both identities.
 
-Cost and memory.  (i) and (iii) are sparse SPD solves (CG + GAMG, set up once;
-the previous solutions are the initial guesses).  ``B`` is dense, ``Nb x Nb``
-for ``Nb`` boundary nodes: ``8 Nb^2`` bytes in total, stored by rows, each rank
+Cost and memory.  (i) and (iii) are sparse SPD solves with constant operators:
+``solver = "direct"`` factorizes both once (MUMPS Cholesky) and does two
+triangular solves per evaluation; ``"iterative"`` runs CG + GAMG (set up once;
+the previous solutions are the initial guesses).  At SP4 4 nm x 2 layers
+(14,010 nodes) the factorized solves cost about a third of the CG ones per
+time step (``benchmarks/sp4_profile.py``).  ``B`` is dense, ``Nb x Nb``
+for ``Nb`` boundary nodes: ``8 Nb^2`` bytes in total (``4 Nb^2`` with
+``precision = "float32"``, which also halves the memory-bound product), stored by rows, each rank
 holding the rows of the boundary nodes it owns (``8 Nb^2 / P`` bytes per rank
 for ``P`` ranks); one evaluation gathers the ``Nb`` boundary values of ``u1`` on
 every rank (``Allgatherv``) and does a local dense mat-vec.  On a 24 GB machine
@@ -84,195 +89,23 @@ from petsc4py import PETSc
 
 from femhomog.io.logging import get_logger
 from femhomog.micromag.demag.base import DemagSolver
+from femhomog.micromag.demag.lindholm import (
+    lindholm_weights,
+    tetra_solid_angles,
+    triangle_geometry,
+)
 
-__all__ = [
-    "FredkinKoehler",
-    "lindholm_weights",
-    "tetra_solid_angles",
-    "triangle_geometry",
-]
+__all__ = ["BEM_PRECISIONS", "LAPLACE_SOLVERS", "FredkinKoehler"]
 
 log = get_logger(__name__)
 
 FOUR_PI = 4.0 * math.pi
 
-
-# ============================================================ pure numpy kernels
-def triangle_geometry(tri: np.ndarray) -> dict[str, np.ndarray]:
-    """Observer-independent data of flat triangles for :func:`lindholm_weights`.
-
-    Parameters
-    ----------
-    tri
-        Vertex coordinates, shape ``(Nt, 3, 3)`` (triangle, vertex, component);
-        the normal ``n = (X2 - X1) x (X3 - X1) / |...|`` defines the orientation.
-
-    Returns
-    -------
-    dict
-        ``X`` (the vertices), ``n`` (unit normals), ``area``, ``s`` (edge lengths
-        of the edges ``e = 0: X1X2, 1: X2X3, 2: X3X1``), ``grad`` (``grad phi_i``,
-        shape ``(Nt, 3, 3)``), ``c`` (``1 - grad phi_i . X_i``), ``G``
-        (``G[t, i, e] = grad phi_i . nu_e`` with ``nu_e`` the outward in-plane
-        normal of edge ``e``).
-    """
-    X = np.asarray(tri, dtype=np.float64)
-    if X.ndim != 3 or X.shape[1:] != (3, 3):
-        raise ValueError(f"triangles must have shape (Nt, 3, 3), got {X.shape}")
-    cross = np.cross(X[:, 1] - X[:, 0], X[:, 2] - X[:, 0])
-    two_area = np.linalg.norm(cross, axis=1)
-    if np.any(two_area <= 0.0):
-        raise ValueError("degenerate (zero-area) boundary triangle")
-    n = cross / two_area[:, None]
-    # edge e runs from vertex e to vertex e+1 (cyclic)
-    edges = np.stack([X[:, (e + 1) % 3] - X[:, e] for e in range(3)], axis=1)  # (Nt, 3, 3)
-    s = np.linalg.norm(edges, axis=2)
-    nu = np.cross(edges, n[:, None, :]) / s[:, :, None]  # outward in-plane edge normals
-    # grad phi_i = n x (X_{i+2} - X_{i+1}) / (2A) = n x edge_{i+1} / (2A)
-    grad = np.stack(
-        [np.cross(n, edges[:, (i + 1) % 3]) / two_area[:, None] for i in range(3)], axis=1
-    )
-    c = 1.0 - np.einsum("tik,tik->ti", grad, X)
-    G = np.einsum("tik,tek->tie", grad, nu)
-    return {"X": X, "n": n, "area": 0.5 * two_area, "s": s, "grad": grad, "c": c, "G": G}
-
-
-def lindholm_weights(x: np.ndarray, geom: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Lindholm's integrals ``I_i(T, x) = int_T phi_i(y) (y - x).n / |y - x|^3 dS_y``.
-
-    Exact for flat triangles and P1 shape functions ``phi_i``.  With ``y - x =
-    zeta n + w`` (``zeta = n.(X1 - x)`` the signed distance of the plane, ``w``
-    in-plane) and ``phi_i(y) = phi_i(f) + grad phi_i . w`` (``f`` the foot of
-    ``x`` on the plane):
-
-        I_i = phi_i(f) Omega - zeta sum_e (grad phi_i . nu_e) P_e,
-
-    because ``zeta int_T |y - x|^-3 = Omega`` (the signed solid angle of ``T``
-    seen from ``x``, Van Oosterom & Strackee 1983:
-    ``tan(Omega/2) = 2A zeta / (r1 r2 r3 + r1 r2.r3 + r2 r3.r1 + r3 r1.r2)``)
-    and ``int_T w |y - x|^-3 = -oint 1/|y - x| nu ds = -sum_e nu_e P_e`` with
-    ``P_e = ln((r_a + r_b + s_e)/(r_a + r_b - s_e))`` the line integral of
-    ``1/|y - x|`` over edge ``e = (a, b)``.  This is the structure of Lindholm
-    (1984) (``sum_i I_i = Omega``).  Pairs where ``x`` is a vertex of ``T``
-    (``zeta = 0``, the integrand vanishes) give NaN here; the caller zeroes them.
-
-    Parameters
-    ----------
-    x
-        Observation points, shape ``(Nx, 3)``.
-    geom
-        :func:`triangle_geometry` of ``Nt`` triangles.
-
-    Returns
-    -------
-    I, omega
-        ``I`` of shape ``(3, Nx, Nt)`` (shape function, point, triangle) and the
-        solid angles ``omega`` of shape ``(Nx, Nt)``.
-    """
-    x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
-    nx, nt = x.shape[0], geom["X"].shape[0]
-    out = np.empty((3, nx, nt))
-    omega = np.empty((nx, nt))
-    # blocks of about BLOCK pairs keep the temporaries in the cache
-    bt = max(1, min(nt, _BLOCK // max(nx, 1)))
-    bx = max(1, min(nx, _BLOCK // bt))
-    for i0 in range(0, nx, bx):
-        for t0 in range(0, nt, bt):
-            _lindholm_block(x[i0 : i0 + bx], geom, t0, min(nt, t0 + bt), out, omega, i0)
-    return out, omega
-
-
-#: Number of (target, triangle) pairs per vectorized block of :func:`lindholm_weights`.
-_BLOCK = 32768
-
-
-def _lindholm_block(
-    x: np.ndarray,
-    geom: dict[str, np.ndarray],
-    t0: int,
-    t1: int,
-    out: np.ndarray,
-    omega_out: np.ndarray,
-    i0: int,
-) -> None:
-    X = geom["X"][t0:t1]
-    n = geom["n"][t0:t1]
-    s = geom["s"][t0:t1]
-    # r_k = X_k - x per component, shape (nx, nt); direct differences keep the
-    # accuracy for nearby pairs
-    r = [[X[None, :, k, d] - x[:, d, None] for d in range(3)] for k in range(3)]
-    rho = [np.sqrt(rk[0] * rk[0] + rk[1] * rk[1] + rk[2] * rk[2]) for rk in r]
-    zeta = r[0][0] * n[None, :, 0]
-    zeta += r[0][1] * n[None, :, 1]
-    zeta += r[0][2] * n[None, :, 2]
-    s2 = s * s
-    sq = [rk * rk for rk in rho]
-    den = rho[0] * rho[1]
-    den *= rho[2]
-    # r_a . r_b = (rho_a^2 + rho_b^2 - s_ab^2) / 2 for edge e = (a, b) = (e, e + 1)
-    for e, other in ((0, 2), (1, 0), (2, 1)):
-        dot = sq[e] + sq[(e + 1) % 3]
-        dot -= s2[None, :, e]
-        dot *= 0.5
-        dot *= rho[other]
-        den += dot
-    # Omega = 2 atan2(2 A zeta, den); atan(num/den) + pi sign(num) for den < 0 is cheaper
-    num = (2.0 * geom["area"][t0:t1])[None, :] * zeta
-    half = np.arctan(num / den)
-    neg = den < 0.0
-    if np.any(neg):
-        half[neg] += np.copysign(np.pi, num[neg])
-    omega = omega_out[i0 : i0 + x.shape[0], t0:t1]
-    np.multiply(half, 2.0, out=omega)
-    P = []
-    for e in range(3):
-        ssum = rho[e] + rho[(e + 1) % 3]
-        se = s[None, :, e]
-        q = ssum + se
-        q /= ssum - se
-        P.append(np.log(q, out=q))
-    c = geom["c"][t0:t1]
-    grad = geom["grad"][t0:t1]
-    G = geom["G"][t0:t1]
-    rows = slice(i0, i0 + x.shape[0])
-    for i in range(2):
-        # phi_i at the foot point: c_i + grad phi_i . x
-        foot = x[:, 0, None] * grad[None, :, i, 0]
-        foot += x[:, 1, None] * grad[None, :, i, 1]
-        foot += x[:, 2, None] * grad[None, :, i, 2]
-        foot += c[None, :, i]
-        foot *= omega
-        acc = G[None, :, i, 0] * P[0]
-        acc += G[None, :, i, 1] * P[1]
-        acc += G[None, :, i, 2] * P[2]
-        acc *= zeta
-        np.subtract(foot, acc, out=out[i, rows, t0:t1])
-    # sum_i phi_i = 1: I_3 = Omega - I_1 - I_2
-    np.subtract(omega, out[0, rows, t0:t1], out=out[2, rows, t0:t1])
-    out[2, rows, t0:t1] -= out[1, rows, t0:t1]
-
-
-def tetra_solid_angles(cells: np.ndarray) -> np.ndarray:
-    """Solid angle of each tetrahedron at each of its vertices, shape ``(Nc, 4)``.
-
-    Van Oosterom & Strackee: with ``a, b, c`` the edges from the vertex,
-    ``tan(Omega/2) = |a.(b x c)| / (abc + (a.b)c + (a.c)b + (b.c)a)``.
-    """
-    cells = np.asarray(cells, dtype=np.float64)
-    out = np.empty(cells.shape[:2])
-    for k in range(4):
-        others = [j for j in range(4) if j != k]
-        a, b, c = (cells[:, j] - cells[:, k] for j in others)
-        la, lb, lc = (np.linalg.norm(v, axis=1) for v in (a, b, c))
-        num = np.abs(np.einsum("ij,ij->i", a, np.cross(b, c)))
-        den = (
-            la * lb * lc
-            + np.einsum("ij,ij->i", a, b) * lc
-            + np.einsum("ij,ij->i", a, c) * lb
-            + np.einsum("ij,ij->i", b, c) * la
-        )
-        out[:, k] = 2.0 * np.arctan2(num, den)
-    return out
+#: Solvers of the two Laplace problems: "iterative" = CG + GAMG (warm-started),
+#: "direct" = MUMPS Cholesky, factorized once at setup (the operators are constant).
+LAPLACE_SOLVERS = ("iterative", "direct")
+#: Storage of the dense boundary matrix B.
+BEM_PRECISIONS = ("float64", "float32")
 
 
 # ============================================================ the solver
@@ -285,9 +118,20 @@ class FredkinKoehler(DemagSolver):
         The magnet (tetrahedra); its communicator is used throughout.
     rtol
         Relative tolerance of the two CG solves (unpreconditioned residual
-        relative to the right-hand side).
+        relative to the right-hand side); ``solver = "iterative"`` only.
     max_it
         Iteration limit of the CG solves.
+    solver
+        ``"iterative"`` (CG + GAMG per evaluation, warm-started) or ``"direct"``
+        (MUMPS Cholesky factorizations of both constant operators at setup,
+        then two triangular solves per evaluation; the singular Neumann
+        operator gets one pinned dof per connected body, which only shifts
+        ``u1`` by a constant per body that (ii) removes again).
+    precision
+        ``"float64"`` or ``"float32"`` storage of ``B`` (half the memory and
+        memory traffic of the dense product; the weights are computed in
+        float64 and rounded once, the product accumulates in float32: relative
+        field errors of order 1e-6, see ``tests/test_demag_fembem.py``).
     chunk_bytes
         Memory budget of the temporaries of the ``B`` assembly (per rank).
     max_matrix_bytes
@@ -309,6 +153,8 @@ class FredkinKoehler(DemagSolver):
         *,
         rtol: float = 1e-10,
         max_it: int = 1000,
+        solver: str = "iterative",
+        precision: str = "float64",
         chunk_bytes: float = 256e6,
         max_matrix_bytes: float = 16e9,
     ) -> None:
@@ -324,7 +170,16 @@ class FredkinKoehler(DemagSolver):
             raise MeshError("Fredkin-Koehler stray field: the mesh geometry must be affine (P1)")
         if not (isinstance(rtol, float | int) and 0 < rtol < 1):
             raise ConfigError(f"Fredkin-Koehler: rtol must be in (0, 1), got {rtol!r}")
+        if solver not in LAPLACE_SOLVERS:
+            raise ConfigError(f"Fredkin-Koehler: solver must be one of "
+                              f"{', '.join(LAPLACE_SOLVERS)}, got {solver!r}")
+        if precision not in BEM_PRECISIONS:
+            raise ConfigError(f"Fredkin-Koehler: precision must be one of "
+                              f"{', '.join(BEM_PRECISIONS)}, got {precision!r}")
         self.mesh = mesh
+        self.solver = solver
+        self.precision = precision
+        self._dtype = np.dtype(precision)
         self.rtol = float(rtol)
         self.max_it = int(max_it)
         self.chunk_bytes = float(chunk_bytes)
@@ -333,6 +188,8 @@ class FredkinKoehler(DemagSolver):
             "u1_iterations": [],
             "u2_iterations": [],
             "evaluation_s": [],
+            # accumulated wall time of the phases of compute() (per rank)
+            "phase_s": {"u1": 0.0, "bem": 0.0, "u2": 0.0, "project": 0.0},
         }
         t_all = time.perf_counter()
         self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
@@ -345,7 +202,7 @@ class FredkinKoehler(DemagSolver):
         self.stats["boundary_s"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        need = 8.0 * self._nb_owned * self.num_boundary
+        need = float(self._dtype.itemsize) * self._nb_owned * self.num_boundary
         worst = self.comm.allreduce(need, op=MPI.MAX)
         if worst > max_matrix_bytes:
             raise ConfigError(
@@ -355,7 +212,7 @@ class FredkinKoehler(DemagSolver):
             )
         self.B = self._build_B()
         self.stats["B_build_s"] = self.comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-        self.stats["B_bytes_total"] = 8 * self.num_boundary**2
+        self.stats["B_bytes_total"] = self._dtype.itemsize * self.num_boundary**2
 
         t0 = time.perf_counter()
         self._setup_solvers()
@@ -469,10 +326,11 @@ class FredkinKoehler(DemagSolver):
     def double_layer_rows(self) -> np.ndarray:
         """``K_ij = -1/(4 pi) sum_T I_j(T, x_i)`` for the owned boundary rows ``i``.
 
-        Shape ``(nb_owned, Nb)``; ``B = K + diag(Omega_i/(4 pi) - 1)``.
+        Shape ``(nb_owned, Nb)``, in the storage precision (each chunk is
+        computed in float64 and rounded once); ``B = K + diag(Omega_i/(4 pi) - 1)``.
         """
         nb, Nb, Nt = self._nb_owned, self.num_boundary, self.num_triangles
-        K = np.zeros((nb, Nb))
+        K = np.zeros((nb, Nb), dtype=self._dtype)
         if Nt == 0:
             return K
         try:  # every rank holds all triangles: the same outcome everywhere
@@ -505,13 +363,13 @@ class FredkinKoehler(DemagSolver):
             acc = S[0] @ I[0].T
             acc += S[1] @ I[1].T
             acc += S[2] @ I[2].T
+            acc *= -1.0 / FOUR_PI
             K[i0:i1] = acc.T
         if not self.comm.allreduce(finite, op=MPI.LAND):
             raise MeshError(
                 "Fredkin-Koehler: non-finite double-layer weight (a boundary node on a "
                 "non-incident boundary triangle: non-conforming surface mesh?)"
             )
-        K *= -1.0 / FOUR_PI
         return K
 
     def _build_B(self) -> np.ndarray:
@@ -537,7 +395,24 @@ class FredkinKoehler(DemagSolver):
         self.nullspace = PETSc.NullSpace().create(vectors=self._null_vectors, comm=self.comm)
         A.setNullSpace(self.nullspace)
         A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
-        self.ksp1 = self._ksp(A, "femhomog_demag_u1_")
+        self._pins = np.empty(0, dtype=PETSc.IntType)  # owned pinned rows (direct)
+        self.A_neu: PETSc.Mat | None = None
+        if self.solver == "direct":
+            # a factorization needs a regular matrix: pin u1 = 0 at one dof of
+            # every body (the global first one); the rest of the system is
+            # unchanged and consistent (b is orthogonal to the indicators)
+            first = np.full(self.num_components, np.iinfo(np.int64).max, dtype=np.int64)
+            gidx = start + np.arange(self._n_owned, dtype=np.int64)
+            np.minimum.at(first, self._comp_of_dof, gidx)
+            self.comm.Allreduce(MPI.IN_PLACE, first, op=MPI.MIN)
+            self._pins = (first[(first >= start) & (first < start + self._n_owned)]
+                          - start).astype(PETSc.IntType)
+            self.A_neu = A.copy()
+            self.A_neu.zeroRowsColumns(self._pins + start, diag=1.0)
+            self.A_neu.setOption(PETSc.Mat.Option.SPD, True)
+            self.ksp1 = self._ksp(self.A_neu, "femhomog_demag_u1_")
+        else:
+            self.ksp1 = self._ksp(A, "femhomog_demag_u1_")
         # every node on the boundary (e.g. a film one element thick): u2 = B u1
         # everywhere and there is nothing to solve.  (GAMG on the resulting
         # identity matrix hangs on 2 ranks in PETSc 3.25 -- measured -- so it
@@ -593,6 +468,7 @@ class FredkinKoehler(DemagSolver):
         roots = np.array([find(a) for a in range(total)])
         uniq, comp = np.unique(roots, return_inverse=True)
         comp_of_dof = comp[glabel[: self._n_owned]]
+        self._comp_of_dof = comp_of_dof
         self.num_components = int(uniq.size)
         vectors = []
         for k in range(self.num_components):
@@ -609,11 +485,18 @@ class FredkinKoehler(DemagSolver):
         ksp = PETSc.KSP().create(self.comm)
         ksp.setOptionsPrefix(prefix)
         ksp.setOperators(A)
-        ksp.setType("cg")
-        ksp.setTolerances(rtol=self.rtol, atol=0.0, max_it=self.max_it)
-        ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
-        ksp.setInitialGuessNonzero(True)
-        ksp.getPC().setType("gamg")
+        if self.solver == "direct":
+            # SPD and constant: one Cholesky factorization, reused by every solve
+            ksp.setType("preonly")
+            pc = ksp.getPC()
+            pc.setType("cholesky")
+            pc.setFactorSolverType("mumps")
+        else:
+            ksp.setType("cg")
+            ksp.setTolerances(rtol=self.rtol, atol=0.0, max_it=self.max_it)
+            ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
+            ksp.setInitialGuessNonzero(True)
+            ksp.getPC().setType("gamg")
         ksp.setFromOptions()
         try:
             ksp.setUp()
@@ -654,15 +537,26 @@ class FredkinKoehler(DemagSolver):
     def potential(self, m: dolfinx.fem.Function) -> tuple[PETSc.Vec, PETSc.Vec]:
         """Solve (i)-(iii): the PETSc vectors of ``u1`` and ``u2`` (owned by the solver)."""
         _, D, _ = self._operators(m.function_space)
+        phase = self.stats["phase_s"]
+        t0 = time.perf_counter()
         # (i) Neumann problem
         D.mult(m.x.petsc_vec, self.b)
         self.nullspace.remove(self.b)
+        if self._pins.size:
+            self.b.array[self._pins] = 0.0
         it1 = self._solve(self.ksp1, self.b, self.u1, "u1 (Neumann)")
+        t1 = time.perf_counter()
+        phase["u1"] += t1 - t0
         # (ii) boundary values of u2 = B u1|_bd
         u1_own = np.ascontiguousarray(self.u1.array_r[self._owned_b])
         u1_bd = np.empty(self.num_boundary)
         self.comm.Allgatherv(u1_own, [u1_bd, self._counts, self._displs, MPI.DOUBLE])
-        u2_bd = self.B @ u1_bd
+        if self._dtype == np.float64:
+            u2_bd = self.B @ u1_bd
+        else:
+            u2_bd = (self.B @ u1_bd.astype(self._dtype)).astype(np.float64)
+        t2 = time.perf_counter()
+        phase["bem"] += t2 - t1
         # (iii) Dirichlet problem by lifting: A_dir u2 = b, b = -A g inside, g on the boundary
         ob = self._owned_b
         if self.ksp2 is None:
@@ -678,6 +572,7 @@ class FredkinKoehler(DemagSolver):
         # the boundary values are exact; start from them
         self.u2.array[ob] = u2_bd
         it2 = self._solve(self.ksp2, self.b, self.u2, "u2 (Dirichlet)")
+        phase["u2"] += time.perf_counter() - t2
         self.stats["u1_iterations"].append(it1)
         self.stats["u2_iterations"].append(it2)
         return self.u1, self.u2
@@ -689,6 +584,7 @@ class FredkinKoehler(DemagSolver):
             self._operators(out.function_space)  # validates out's space
         _, D, h = self._operators(m.function_space)
         u1, u2 = self.potential(m)
+        t1 = time.perf_counter()
         u = u1.copy()
         u.axpy(1.0, u2)
         D.multTranspose(u, h)  # h_i = int grad u . phi_i
@@ -697,6 +593,7 @@ class FredkinKoehler(DemagSolver):
         vals = h.array_r.reshape(-1, 3)[:n]
         out.x.array[: 3 * n] = (-vals / self._lumped_owned[:, None]).ravel()
         out.x.scatter_forward()
+        self.stats["phase_s"]["project"] += time.perf_counter() - t1
         self.stats["evaluations"] += 1
         self.stats["evaluation_s"].append(time.perf_counter() - t0)
 
@@ -719,10 +616,15 @@ class FredkinKoehler(DemagSolver):
             "mean_iterations_u1": float(np.mean(it1)) if it1 else None,
             "mean_iterations_u2": float(np.mean(it2)) if it2 else None,
             "rtol": self.rtol,
+            "solver": self.solver,
+            "precision": self.precision,
+            "mean_phase_s": {k: v / max(1, self.stats["evaluations"])
+                             for k, v in self.stats["phase_s"].items()},
         }
 
     def destroy(self) -> None:
-        for obj in (self.ksp1, self.ksp2, self.A, self.A_dir, self.u1, self.u2, self.b, self.g):
+        for obj in (self.ksp1, self.ksp2, self.A, self.A_dir, self.A_neu, self.u1, self.u2,
+                    self.b, self.g):
             if obj is not None:
                 obj.destroy()
         for v in self._null_vectors:
