@@ -43,6 +43,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# Pure MPI benchmark: one BLAS thread per rank (as the other benchmarks).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from _common import COMM, log, peak_rss_mb, tmax
 from mpi4py import MPI
 
@@ -225,7 +229,8 @@ def compare_tps(setup: Any, cfg: Any, solvers: list[str], steps: int,
             problem.m.x.array[:] = m0
             problem.t = t0_state
             integ = TangentPlaneIntegrator(problem, theta=cfg.time.theta, solver=s, rtol=sc.rtol,
-                                           max_it=sc.max_it, refactor_its=sc.refactor_its)
+                                           max_it=sc.max_it,
+                                           refactor_its=sc.refactor_its or 8)
             acc, counts = instrument(integ, problem)
             integ.step(setup.dt)  # symbolic analysis, first factorization: not counted
             for k in acc:

@@ -123,22 +123,27 @@ FD_SCRIPT = textwrap.dedent("""
     torch.set_num_threads({threads})
     torch.set_default_dtype(torch.float64)
     from magnumnp import (Mesh, State, DemagField, ExchangeField, ExternalField, LLGSolver,
-                          constants)
+                          normalize)
+    from magnumnp.common import constants
+    constants.gamma = {gamma_llg}  # the SP4 value (magnum.np's default is 2.21276e5)
     n = {cells}
     L = {lengths}
     dx = tuple(L[i] / n[i] for i in range(3))
     state = State(Mesh(n, dx))
-    state.material = {{"Ms": {Ms}, "A": {A}, "alpha": 1.0, "gamma": {gamma_llg}}}
+    state.material = {{"Ms": {Ms}, "A": {A}, "alpha": 1.0}}
     state.m = state.Constant([1.0, 1.0, 1.0])
-    state.m.normalize()
+    normalize(state.m)
     demag, exchange = DemagField(), ExchangeField()
 
     def average():
-        return [float(v) for v in state.m.average()]
+        return [float(v) for v in state.avg(state.m)]
 
     llg = LLGSolver([demag, exchange])
     t0 = time.perf_counter()
-    llg.relax(state)
+    # alpha = 1 steps of 10 ps until max |dm/dt|/gamma < {dm_tol} A/m (femhomog: max |m x H|
+    # < 1e-5 Ms = 8 A/m)
+    if not llg.relax(state, maxiter=20000, dm_tol={dm_tol}):
+        sys.exit("magnum.np relaxation did not converge")
     relax_s = time.perf_counter() - t0
     relaxed = average()
     state.t = 0.0
@@ -162,9 +167,9 @@ FD_SCRIPT = textwrap.dedent("""
 
 
 def run_fd(py: Path, out: Path, t_end: float, threads: int, cells: tuple[int, int, int]) -> dict:
-    # femhomog's gamma is the LLG gyromagnetic ratio in m/(A s) (gamma0 = mu0 gamma_e);
-    # magnum.np's material "gamma" is the same quantity.
-    script = FD_SCRIPT.format(
+    # femhomog's gamma is the LLG gyromagnetic ratio in m/(A s) (gamma0 = mu0 gamma_e), as
+    # magnum.np's constants.gamma
+    script = FD_SCRIPT.format(dm_tol=1e-5 * MS,
         threads=threads, cells=tuple(cells), lengths=tuple(LENGTHS), Ms=MS, A=EXCHANGE_A,
         gamma_llg=GAMMA, alpha=ALPHA, hx=FIELD1_T[0], hy=FIELD1_T[1], hz=FIELD1_T[2],
         dt_out=1e-12, t_end=t_end,

@@ -187,10 +187,15 @@ def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
     if dc.method == "none":
         return None, mesh
     if dc.method == "fembem":
+        from femhomog.micromag.config.model import (
+            FEMBEM_DEFAULT_PRECISION,
+            FEMBEM_DEFAULT_SOLVER,
+        )
         from femhomog.micromag.demag.fembem import FredkinKoehler
 
-        return FredkinKoehler(mesh, rtol=dc.rtol, max_it=dc.max_it, solver=dc.solver,
-                              precision=dc.bem_precision), mesh
+        return FredkinKoehler(mesh, rtol=dc.rtol, max_it=dc.max_it,
+                              solver=dc.solver or FEMBEM_DEFAULT_SOLVER,
+                              precision=dc.bem_precision or FEMBEM_DEFAULT_PRECISION), mesh
     from femhomog.micromag.demag.shell import ShellTransformation
 
     assert mm is not None and mm.has_shell
@@ -334,7 +339,8 @@ def build_stepper(cfg: LlgJobConfig, problem: LLGProblem, *,
     if tc.integrator == "tangent_plane":
         return FixedStepper(TangentPlaneIntegrator(
             problem, theta=theta, solver=sc.type, rtol=sc.rtol, max_it=sc.max_it,
-            max_retries=sc.max_retries, refactor_its=sc.refactor_its))
+            max_retries=sc.max_retries,
+            **({} if sc.refactor_its is None else {"refactor_its": sc.refactor_its})))
     mid = MidpointIntegrator(problem, solver=sc.type, max_retries=sc.max_retries)
     return AdaptiveStepper(mid, tc.tol) if tc.adaptive else FixedStepper(mid)
 

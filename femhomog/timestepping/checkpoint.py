@@ -247,8 +247,11 @@ def read_checkpoint_meta(run_dir: str | Path, fingerprint: dict[str, Any],
     if comm.rank == 0:
         try:
             meta, _ = _load(path, None)
+            diff = []
             if meta["config_hash"] != config_hash(fingerprint):
+                # keys added by a newer femhomog, unset (None) here, are no difference
                 diff = config_differences(meta["config"], fingerprint)
+            if diff:
                 shown = ", ".join(diff[:8]) + (", ..." if len(diff) > 8 else "")
                 raise ConfigError(
                     f"--restart: the configuration differs from the checkpointed run in "

@@ -195,13 +195,12 @@ def _check_initial(values: dict[str, Any]) -> dict[str, Any]:
 
 def _check_demag(values: dict[str, Any]) -> dict[str, Any]:
     method = values["method"]
-    fembem_keys = {"solver": FEMBEM_DEFAULT_SOLVER, "bem_precision": FEMBEM_DEFAULT_PRECISION}
-    for key, default in fembem_keys.items():
+    # None = the default (applied when the solver is built, so that the checkpoints
+    # of runs made before these keys existed still restart)
+    for key in ("solver", "bem_precision"):
         if method != "fembem" and values[key] is not None:
             raise ConfigError(f"demag.{key} is a parameter of demag.method = 'fembem' "
                               f"(demag.method is '{method}')")
-        if method == "fembem" and values[key] is None:
-            values[key] = default
     shell_keys = ("degree", "shell_kind", "air_size", "shell_thickness", "air_mesh_size",
                   "shell_mesh_size")
     if method != "shell":

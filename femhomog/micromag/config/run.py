@@ -153,8 +153,9 @@ class LlgSolverSection:
     )
     rtol: float = option(real(0, 1), 1e-10, "Relative residual tolerance of the iterative solver.")
     max_it: int = option(integer(1), 500, "Maximum iterations of the iterative solver.")
-    refactor_its: int = option(
-        integer(1), 8, "reuse_lu: refactorize after a solve with more GMRES iterations.",
+    refactor_its: int | None = option(
+        integer(1), None, "reuse_lu: refactorize after a solve with more GMRES iterations "
+        "(default 8).", example=8, commented=True,
     )
     max_retries: int = option(
         integer(0, 20), 3,
