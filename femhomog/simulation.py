@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from femhomog import SolverError
+from femhomog import FemhomogError
 from femhomog.timestepping.checkpoint import Checkpointer, restore_checkpoint
 from femhomog.timestepping.loop import TimeLoop
 from femhomog.timestepping.progress import RowFormat
 from femhomog.timestepping.protocol import LoopStats, make_stepper
 from femhomog.timestepping.runinfo import RunRecord
+from femhomog.timestepping.stop import RunStopped
 
 __all__ = ["Simulation"]
 
@@ -112,8 +113,17 @@ class Simulation:
 
         Raises
         ------
-        SolverError
-            A step failed (``run_record`` then says ``failed``).
+        FemhomogError
+            A step failed (:class:`~femhomog.SolverError`) or an output could not
+            be written; ``run_record`` then says ``failed`` with the message.
+        RunStopped
+            A signal stopped the run (:mod:`femhomog.timestepping.stop`): a final
+            checkpoint is written and ``run_record`` says ``terminated`` or
+            ``interrupted``.
+        Exception
+            Anything else; on one rank ``run_record`` says ``failed``; in a
+            parallel run the other ranks may not know of it, so the record is left
+            to the caller (:func:`~femhomog.timestepping.runinfo.abandon_active`).
         """
         if dt_out is None and every is None:
             dt_out = t_end
@@ -125,18 +135,23 @@ class Simulation:
         if self._resume is not None:
             loop.resume(self._resume)
         t0 = time.perf_counter()
+        serial = self.problem.comm.size == 1
         try:
             loop.run()
-        except SolverError as exc:  # collective: every rank is here
-            loop.close()
-            self._finish("failed", t0, str(exc))
+            loop.finish()
+        except RunStopped as exc:
+            if exc.collective or serial:  # every rank is here
+                self._close_and_finish(exc.status, t0, exc.reason)
             raise
-        except KeyboardInterrupt:
-            if self.problem.comm.size == 1:  # in parallel the others may not be here: no
-                loop.close()  # collectives (closing a VTX file is one)
-                self._finish("interrupted", t0)
+        except FemhomogError as exc:  # collective by contract: every rank is here
+            self._close_and_finish("failed", t0, str(exc))
             raise
-        loop.finish()
+        except Exception as exc:
+            # in parallel the others may not be here: no collectives (closing a VTX
+            # file is one); the caller ends the record from this process
+            if serial:
+                self._close_and_finish("failed", t0, f"{type(exc).__name__}: {exc}")
+            raise
         loop.close()
         self._finish("completed", t0)
         return loop.stats
@@ -157,6 +172,15 @@ class Simulation:
                                          "dt_min", "dt_max")},
             },
         }
+
+    def _close_and_finish(self, status: str, t0: float, error: str) -> None:
+        """Close the outputs and finish the record after a failure (collective)."""
+        assert self.loop is not None
+        try:
+            self.loop.close()
+        except Exception as exc:  # noqa: BLE001 - the original failure is what matters
+            error = f"{error} (closing the outputs also failed: {exc})"
+        self._finish(status, t0, error)
 
     def _finish(self, status: str, t0: float, error: str | None = None) -> None:
         record = self.run_record

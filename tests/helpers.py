@@ -43,7 +43,8 @@ MPIRUN: str | None = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpir
 LAUNCHER_VARS = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_RANK",
                  "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE")
 #: Fault-injection hooks of the LLG job; a child gets them only when a test asks.
-TEST_HOOK_VARS = ("FEMHOMOG_TEST_KILL_AT_STEP", "FEMHOMOG_TEST_KILL_IN_CHECKPOINT")
+TEST_HOOK_VARS = ("FEMHOMOG_TEST_KILL_AT_STEP", "FEMHOMOG_TEST_KILL_IN_CHECKPOINT",
+                  "FEMHOMOG_TEST_SIGNAL_AT_STEP")
 
 ERROR_PREFIX = "femhomog: error:"
 

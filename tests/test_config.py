@@ -90,7 +90,11 @@ def test_raw_is_json_serializable_with_defaults() -> None:
 
 
 def test_missing_sections_are_all_defaults_but_dim_is_required() -> None:
-    assert "cell.dim is required" in error_of("")
+    assert "cell.dim is required" in error_of("[output]\n")
+    assert "cell.dim is required" in error_of("", ("solver.type='direct'",))
+    # an empty file is reported as empty, not as its first missing key
+    message = error_of("")
+    assert "is empty" in message and "--print-config" in message
 
 
 # --------------------------------------------------------------------------- unknown keys

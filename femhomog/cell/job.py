@@ -28,6 +28,7 @@ from femhomog.cell.config import CellJobConfig
 from femhomog.cell.effective import homogenize_cell
 from femhomog.cell.problem import PeriodicCell
 from femhomog.coefficients import CellCoefficient
+from femhomog.environment import package_versions
 from femhomog.io.logging import get_logger
 from femhomog.io.output import write_csv_atomic, write_json_atomic
 from femhomog.meshes import inclusion_cell, laminate_cell, periodic_box_mesh, read_cell_mesh
@@ -159,6 +160,7 @@ def run_cell_job(cfg: CellJobConfig, *, out_dir: Path, comm: MPI.Comm) -> dict[s
         "wall_time_s": wall,
         "femhomog_version": __version__,
         "dolfinx_version": dolfinx.__version__,
+        "environment": package_versions(),
         "coefficient": cell.coefficient.describe(),
         "solver": {"type": cell.solver.solver_type, **cell.solver.stats.as_dict()},
         "config": cfg.raw,

@@ -8,14 +8,32 @@ job subcommand has the same shape; a job is described by a
 :mod:`femhomog.cell.command`), and adding one is a single entry in
 :data:`JOBS`.
 
-Error policy: a :class:`femhomog.FemhomogError` anywhere becomes one line
-``femhomog: error: <message>`` on stderr (rank 0 only) and exit status 2.
+Before any computation the configuration is validated and ``--out DIR`` is
+claimed (:func:`femhomog.io.output.claim_output_dir`: created, writable, locked
+against a second run into it).  SIGTERM, SIGINT and SIGUSR1 stop a run at the
+next time step on every rank, with a final checkpoint
+(:mod:`femhomog.timestepping.stop`).
+
+Error policy and exit status:
+
+* 0: success;
+* 2: a :class:`femhomog.FemhomogError` (bad input, a solver failure, an output
+  that cannot be written) becomes one line ``femhomog: error: <message>`` on
+  stderr (rank 0 only);
+* 1: an operating-system failure (``OSError``, ``MemoryError``): one line too;
+  any other exception is a bug and keeps its traceback;
+* 128 + N: stopped by signal N (SIGINT 130, SIGUSR1 138, SIGTERM 143); one line
+  ``femhomog: terminated by SIGTERM at t = ... (checkpoint ...)``.
+
+Whatever the failure, a started ``run.json`` gets its final status (``failed``,
+``interrupted``, ``terminated``) and a one-line ``error``; if it cannot be
+written (the output directory vanished) the error line says so.
 Configuration errors are detected identically on every rank (the config is
 validated on each rank from the same inputs), so every rank exits without any
 communication.  Errors raised inside a job must be collective too (raised on
 all ranks), which the physics code guarantees for its solver checks.  Any
-other exception is a bug: it gets its traceback, and in a parallel run
-``MPI_Abort`` so that the other ranks do not wait forever in a collective.
+other failure on one rank of a parallel run ends in ``MPI_Abort`` so that the
+other ranks do not wait forever in a collective.
 """
 
 from __future__ import annotations
@@ -31,6 +49,7 @@ from femhomog import ConfigError, FemhomogError, __version__
 from femhomog.cell.command import CELL_JOB
 from femhomog.io.job import Job
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
+from femhomog.io.output import claim_output_dir
 from femhomog.micromag.command import LLG_JOB
 
 __all__ = ["JOBS", "build_parser", "main"]
@@ -39,8 +58,15 @@ log = get_logger(__name__)
 
 #: Exit status for user errors (bad config, solver failure), as for argparse usage errors.
 EXIT_ERROR = 2
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+#: Exit status for operating-system failures (OSError, MemoryError) and bugs.
+EXIT_FAILURE = 1
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it; 128 + N after signal N.
 EXIT_INTERRUPTED = 130
+
+EXIT_TEXT = ("exit status: 0 success; 2 bad input or a failed run (one line "
+             "'femhomog: error: ...'); 1 system failure; 128+N stopped by signal N "
+             "(SIGINT 130, SIGUSR1 138, SIGTERM 143: a checkpoint is written at the next "
+             "step, continue with --restart DIR)")
 
 
 #: The job subcommands, in ``femhomog --help`` order.
@@ -59,15 +85,15 @@ def _run_job(job: Job, args: argparse.Namespace, parser: argparse.ArgumentParser
     """Common driver of the job subcommands."""
     if args.print_config:
         if (args.config is not None or args.out is not None or args.set
-                or getattr(args, "restart", None) is not None):
-            parser.error("--print-config takes no CONFIG, --out, --set or --restart")
+                or getattr(args, "restart", None) is not None or args.check):
+            parser.error("--print-config takes no CONFIG, --out, --set, --restart or --check")
         if world_rank() == 0:
             sys.stdout.write(job.schema.template())
         return 0
     if args.config is None:
         parser.error("the following arguments are required: CONFIG")
     restart = getattr(args, "restart", None)
-    if args.out is None:
+    if args.out is None and not args.check:
         if restart is None:
             parser.error("the following arguments are required: --out")
         args.out = restart  # a restart continues in the run's own directory
@@ -77,21 +103,58 @@ def _run_job(job: Job, args: argparse.Namespace, parser: argparse.ArgumentParser
 
     # Same inputs on every rank -> same verdict on every rank: no communication.
     cfg = job.load(Path(args.config), args.set)
+    if args.check:
+        if args.out is not None:
+            check_output_dir(Path(args.out))
+        if world_rank() == 0:
+            print(f"{args.config}: a valid femhomog {job.name} configuration", flush=True)
+        return 0
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out: {out_dir} exists and is not a directory")
 
     from femhomog import _fenicsx  # noqa: F401, I001  (must precede mpi4py/dolfinx)
     from mpi4py import MPI
 
+    from femhomog.timestepping.stop import stop_on_signals
+
     comm = MPI.COMM_WORLD
-    log.info("femhomog %s: %s job %s -> %s on %d rank(s)",
-             __version__, job.name, args.config, out_dir, comm.Get_size())
-    extra = {"restart": None if restart is None else Path(restart)} if job.restartable else {}
-    result = job.function()(cfg, out_dir=out_dir, comm=comm, **extra)
+    # before any computation: writable, not used by another run (collective verdict)
+    with claim_output_dir(out_dir, comm):
+        # the physics imports dolfinx, whose PETSc initialization installs PETSc's
+        # signal handlers: ours go in after it (stop_on_signals pops PETSc's)
+        function = job.function()
+        with stop_on_signals():
+            log.info("femhomog %s: %s job %s -> %s on %d rank(s)",
+                     __version__, job.name, args.config, out_dir, comm.Get_size())
+            extra = ({"restart": None if restart is None else Path(restart)}
+                     if job.restartable else {})
+            result = function(cfg, out_dir=out_dir, comm=comm, **extra)
     if comm.Get_rank() == 0:
         print(job.summary(result, out_dir, **extra), flush=True)
     return 0
+
+
+def check_output_dir(path: Path) -> None:
+    """``--check``: the output directory could be claimed (no lock taken)."""
+    claim_output_dir(path, None, lock=False).release()
+
+
+def _set_example(job: Job) -> str:
+    """``--set`` examples from the job's own schema: a number (``time.t_end`` if the job
+    has it) and a ``type`` (``solver.type`` if the job has it)."""
+
+    def value(fld: Any) -> Any:
+        for v in (fld.default, fld.example):
+            if isinstance(v, int | float | str) and not isinstance(v, bool):
+                return v
+        return None
+
+    fields = [(sec.name, fld, value(fld)) for sec in job.schema.sections for fld in sec.fields]
+    numbers = [f for f in fields if isinstance(f[2], int | float)]
+    types = [f for f in fields if f[1].name == "type" and isinstance(f[2], str)]
+    picks = [sorted(numbers, key=lambda f: (f[0], f[1].name) != ("time", "t_end"))[:1],
+             sorted(types, key=lambda f: f[0] != "solver")[:1]]
+    return " ".join(f"--set {sec}.{fld.name}={v!r}".replace("'", '"')
+                    for pick in picks for sec, fld, v in pick)
 
 
 # --------------------------------------------------------------------------
@@ -130,19 +193,24 @@ def _add_job_parser(subparsers: Any, job: Job) -> None:
         job.name,
         help=job.help,
         description=f"femhomog {job.name}: {job.help}.",
-        epilog=f"All configuration keys with their defaults: femhomog {job.name} --print-config",
+        epilog=f"All configuration keys with their defaults: femhomog {job.name} "
+               f"--print-config.  {EXIT_TEXT[0].upper()}{EXIT_TEXT[1:]}.",
     )
     sub.add_argument("config", nargs="?", metavar="CONFIG", help="TOML job configuration")
     sub.add_argument("--out", metavar="DIR", help="output directory (created if needed)")
+    example = _set_example(job)
     sub.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                     help="override a configuration value (TOML syntax, e.g. "
-                          "--set cell.degree=3 --set solver.type=direct); repeatable")
+                     help="override a configuration value (TOML syntax"
+                          + (f", e.g. {example}" if example else "") + "); repeatable")
     if job.restartable:
         sub.add_argument("--restart", metavar="DIR",
                          help="continue the run in DIR from its last checkpoint "
                               "(DIR/checkpoint/); --out defaults to DIR")
     sub.add_argument("--print-config", action="store_true",
                      help="print an annotated default configuration and exit")
+    sub.add_argument("--check", action="store_true",
+                     help="validate CONFIG (with --set) and, if given, that --out could "
+                          "be written, then exit without computing")
     loud = sub.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0,
                       help="more log output (debug)")
@@ -155,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="femhomog",
         description="Finite elements for periodic homogenization (FEniCSx).",
+        epilog=EXIT_TEXT[0].upper() + EXIT_TEXT[1:] + ".",
     )
     parser.add_argument("--version", action=_VersionAction,
                         help="print the femhomog and dolfinx versions and exit")
@@ -164,19 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _error_line(message: str) -> None:
-    """Print one error line on rank 0 (all ranks hit the same error)."""
-    if world_rank() == 0:
+def _error_line(message: str, *, every_rank: bool = False, prefix: str = "error: ") -> None:
+    """Print one error line on rank 0 (all ranks hit the same error), or on this rank."""
+    if every_rank or world_rank() == 0:
         one_line = " ".join(message.split()) or "unknown error"
-        print(f"femhomog: error: {one_line}", file=sys.stderr, flush=True)
+        print(f"femhomog: {prefix}{one_line}", file=sys.stderr, flush=True)
 
 
-def _abort_if_parallel() -> None:
+def _abort_if_parallel(status: int = EXIT_FAILURE) -> None:
     """MPI_Abort in a parallel run so that no rank hangs after a crash elsewhere."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and world_size() > 1 and mpi.Is_initialized() and not mpi.Is_finalized():
         sys.stderr.flush()
-        mpi.COMM_WORLD.Abort(1)
+        mpi.COMM_WORLD.Abort(status)
+
+
+def _end_record(status: str, error: str | None, *, collective: bool) -> str:
+    """Give a still-running run.json its final status; the note to add if it was not written.
+
+    ``collective``: every rank has the same failure, so rank 0 alone writes;
+    otherwise this process writes (the others may never get here).  ``error``
+    None: only the note (the record was finished by the run).
+    """
+    runinfo = sys.modules.get("femhomog.timestepping.runinfo")
+    if runinfo is None:  # nothing was started (runinfo imports MPI: not imported early)
+        return ""
+    record = None
+    if error is not None:
+        record = runinfo.abandon_active(status, error,
+                                        writer=not collective or world_rank() == 0)
+    if record is None:
+        record = runinfo.last_record()
+    note = record.unwritten if record is not None else None
+    return f" ({note})" if note else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,25 +279,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for a :class:`~femhomog.FemhomogError`, 130 after
-        Ctrl-C.  argparse usage errors, ``--help`` and ``--version`` raise
-        :class:`SystemExit` as usual.
+        0 on success, 2 for a :class:`~femhomog.FemhomogError`, 1 for an
+        ``OSError``/``MemoryError``, 128 + N after signal N (130 after Ctrl-C).
+        argparse usage errors, ``--help`` and ``--version`` raise
+        :class:`SystemExit` as usual; other exceptions (bugs) propagate.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(-1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0))
+    runinfo = sys.modules.get("femhomog.timestepping.runinfo")
+    if runinfo is not None:  # an earlier run in this process (tests) has its own record
+        runinfo.forget_records()
     try:
         return args.handler(args)
-    except FemhomogError as exc:
-        _error_line(str(exc) or type(exc).__name__)
+    except FemhomogError as exc:  # collective by contract
+        message = str(exc) or type(exc).__name__
+        _error_line(message + _end_record("failed", message, collective=True))
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        if world_rank() == 0:
-            print("femhomog: interrupted", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except Exception:
-        # A bug, not a user error: keep the traceback, but do not let the
-        # other ranks of a parallel run hang.
+    except KeyboardInterrupt as exc:
+        # a RunStopped of femhomog.timestepping.stop (not imported here: it imports MPI)
+        stopped: Any = exc
+        if getattr(stopped, "signum", None) is None:  # Ctrl-C before the handlers were set
+            _end_record("interrupted", "interrupted by SIGINT", collective=False)
+            if world_rank() == 0:
+                print("femhomog: interrupted", file=sys.stderr, flush=True)
+            _abort_if_parallel(EXIT_INTERRUPTED)
+            return EXIT_INTERRUPTED
+        if stopped.collective:  # every rank stopped at the same step; run.json is final
+            _error_line(stopped.reason + _end_record("", None, collective=True), prefix="")
+            return int(stopped.exit_status)
+        # during the setup: ranks may be anywhere, no collectives
+        note = _end_record(stopped.status, stopped.reason, collective=False)
+        _error_line(stopped.reason + note, prefix="")
+        _abort_if_parallel(stopped.exit_status)
+        return int(stopped.exit_status)
+    except (OSError, MemoryError) as exc:
+        # a system failure, possibly on this rank only: one line from this rank
+        detail = (f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError)
+                  and exc.strerror and exc.filename else str(exc)) or "out of memory"
+        message = f"{type(exc).__name__}: {detail}"
+        _error_line(message + _end_record("failed", message, collective=False),
+                    every_rank=world_size() > 1)
+        _abort_if_parallel(EXIT_FAILURE)
+        return EXIT_FAILURE
+    except Exception as exc:
+        # A bug, not a user error: keep the traceback, but end run.json and do not
+        # let the other ranks of a parallel run hang.
+        _end_record("failed", f"{type(exc).__name__}: {exc}", collective=False)
         if world_size() > 1:
             traceback.print_exc()
             _abort_if_parallel()

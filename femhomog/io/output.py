@@ -1,26 +1,48 @@
-"""Result files written safely from MPI jobs.
+"""Result files written safely from MPI jobs, into output directories that are checked.
 
 Results are written by rank 0 only, atomically: a reader (or a crashed run)
 sees either the previous complete file or the new complete file, never a
 truncated one.
+
+Output directories
+------------------
+:func:`claim_output_dir` checks ``--out DIR`` before any computation (created
+if needed, writable, not under a file or a pseudo file system such as ``/proc``)
+and takes ``DIR/.femhomog.lock`` against a second run into the same directory.
+A claimed directory is *guarded* (:func:`guard_directory`): if it vanishes or is
+replaced during the run (``rm -rf DIR``), :func:`write_atomic` refuses to write
+into it (it would otherwise silently create a new, nearly empty ``DIR``) and
+raises :class:`OSError`, so the run fails loudly instead of completing with
+lost rows.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from femhomog import FemhomogError
 
 __all__ = [
+    "LOCK_FILE",
+    "DirectoryGuard",
+    "OutputDir",
+    "check_guarded",
+    "claim_output_dir",
     "dumps",
+    "guard_directory",
+    "guarded",
     "json_default",
+    "unguard",
     "write_atomic",
     "write_csv_atomic",
     "write_json_atomic",
@@ -102,6 +124,7 @@ def write_atomic(path: str | Path, data: str | bytes | Callable[[BinaryIO], None
         The file cannot be written; ``path`` is then unchanged.
     """
     path = Path(path)
+    check_guarded(path)  # a vanished output directory is not silently created again
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -208,3 +231,242 @@ def _write_collective(path: Path, render: Callable[[], str], comm: Any) -> Path:
             raise error
         raise RuntimeError(message)
     return path
+
+
+# ====================================================================== output directories
+#: The lock file of a run in its output directory (JSON: host, pid, process start).
+LOCK_FILE = ".femhomog.lock"
+
+
+class DirectoryGuard:
+    """Notices that a directory vanished or was replaced since the guard was made.
+
+    The guard holds the directory open: a removed directory then keeps its inode
+    (with no links) until :meth:`close`, so a new directory made under the same
+    name cannot get the same ``(st_dev, st_ino)`` and pass for the old one.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(os.path.abspath(path))
+        self._fd: int | None = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        st = os.fstat(self._fd)
+        self.identity = (st.st_dev, st.st_ino)
+
+    def vanished(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+            return True
+        return (st.st_dev, st.st_ino) != self.identity
+
+    def check(self) -> None:
+        """Raise :class:`OSError` (ENOENT) if the directory vanished or was replaced."""
+        if self.vanished():
+            raise OSError(errno.ENOENT, f"the output directory {self.path} vanished during "
+                          "the run (deleted or replaced)")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_GUARDS: dict[Path, DirectoryGuard] = {}
+
+
+def guard_directory(path: str | Path) -> DirectoryGuard:
+    """Guard an existing directory for the rest of the process (or until :func:`unguard`).
+
+    Every :func:`write_atomic` into it (or below it) first checks that it is still
+    the same directory.
+    """
+    guard = DirectoryGuard(path)
+    previous = _GUARDS.get(guard.path)
+    if previous is not None:
+        previous.close()
+    _GUARDS[guard.path] = guard
+    return guard
+
+
+def unguard(guard: DirectoryGuard) -> None:
+    """Stop guarding (the run that owned the directory is over)."""
+    if _GUARDS.get(guard.path) is guard:
+        del _GUARDS[guard.path]
+    guard.close()
+
+
+def guarded(path: str | Path) -> bool:
+    """Whether ``path`` is a guarded directory."""
+    return Path(os.path.abspath(path)) in _GUARDS
+
+
+def check_guarded(path: str | Path) -> None:
+    """Raise :class:`OSError` if a guarded directory containing ``path`` vanished."""
+    if not _GUARDS:
+        return
+    p = Path(os.path.abspath(path))
+    for parent in p.parents:
+        guard = _GUARDS.get(parent)
+        if guard is not None:
+            guard.check()
+
+
+def _process_start(pid: int) -> str | None:
+    """Start time of a process (clock ticks since boot, Linux), to tell a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22: starttime
+
+
+def _alive(owner: dict[str, Any]) -> bool:
+    """Whether the lock owner (same host) still runs; True when it cannot be told."""
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    started = owner.get("process_start")
+    return started is None or _process_start(pid) in (None, started)
+
+
+class OutputDir:
+    """A claimed output directory: its lock and guard; :meth:`release` when the run ends."""
+
+    def __init__(self, path: Path, lock: Path | None, guard: DirectoryGuard | None) -> None:
+        self.path = path
+        self.lock = lock
+        self.guard = guard
+
+    def release(self) -> None:
+        """Remove the lock (if it is still ours) and stop guarding."""
+        if self.guard is not None:
+            unguard(self.guard)
+            self.guard = None
+        if self.lock is not None:
+            try:
+                owner = json.loads(self.lock.read_text(encoding="utf-8"))
+                if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+                    self.lock.unlink()
+            except (OSError, ValueError, AttributeError):
+                pass
+            self.lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _claim(path: Path, what: str) -> tuple[Path, str | None]:
+    """One process: create and probe ``path``, take its lock; (lock path, error or None)."""
+    where = f"{what} {path}"
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            if parent == path:
+                return path, f"{where} exists and is not a directory"
+            return path, f"{where}: {parent} is not a directory"
+        if parent.exists():
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".femhomog-probe-{socket.gethostname()}-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        return path, f"{where} is not a writable directory: {exc.strerror or exc}"
+    lock = path / LOCK_FILE
+    me = {"host": socket.gethostname(), "pid": os.getpid(),
+          "process_start": _process_start(os.getpid()), "since": time.time()}
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text(encoding="utf-8"))
+                owner = owner if isinstance(owner, dict) else {}
+            except (OSError, ValueError):
+                owner = {}  # half-written by a killed run: stale
+            if owner.get("host", me["host"]) == me["host"] and not _alive(owner):
+                try:  # stale: its run died (SIGKILL, node crash); take it over
+                    lock.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    return path, f"{where}: cannot remove the stale lock {lock}: {exc.strerror}"
+                continue
+            return lock, (f"{where} is in use by another run (pid {owner.get('pid')} on "
+                          f"{owner.get('host')}, lock {lock}); wait for it, or remove the "
+                          "lock file if that run is dead")
+        except OSError as exc:
+            return path, f"{where}: cannot create the lock {lock}: {exc.strerror or exc}"
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        return lock, None
+    return lock, f"{where}: cannot take the lock {lock} (another run is taking it)"
+
+
+def claim_output_dir(path: str | Path, comm: Any = None, *, what: str = "--out",
+                     lock: bool = True) -> OutputDir:
+    """Check an output directory before any computation and take its lock (collective).
+
+    Rank 0 creates ``path`` if needed, checks that a file can be created in it
+    (a path under a file, in ``/proc`` or ``/sys``, or without write permission
+    fails here, not after the mesh is built) and creates ``path/.femhomog.lock``
+    (host, pid and start time of the process).  A lock whose process is dead (same
+    host) is stale and taken over; a live one means a second run into the same
+    directory, which is refused.  The directory is then guarded
+    (:func:`guard_directory`) until :meth:`OutputDir.release`.
+
+    Parameters
+    ----------
+    path
+        The output directory.
+    comm
+        mpi4py communicator (None: this process only).
+    what
+        Names the directory in messages (the option, e.g. ``"--out"``).
+    lock
+        Take the lock (False: only check).
+
+    Returns
+    -------
+    OutputDir
+        Release it when the run ends (or use it as a context manager).
+
+    Raises
+    ------
+    ConfigError
+        On every rank, with a one-line message.
+    """
+    from femhomog import ConfigError
+
+    path = Path(path)
+    rank = 0 if comm is None else comm.Get_rank()
+    failure: str | None = None
+    lock_path: Path | None = None
+    if rank == 0:
+        lock_path, failure = _claim(path, what)
+        if not lock and failure is None:
+            lock_path.unlink()
+            lock_path = None
+    if comm is not None and comm.Get_size() > 1:
+        failure = comm.bcast(failure, root=0)
+    if failure is not None:
+        raise ConfigError(failure)
+    if rank != 0:  # only rank 0 writes (the directory may not even be shared)
+        return OutputDir(path, None, None)
+    return OutputDir(path, lock_path, guard_directory(path))

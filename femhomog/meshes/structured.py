@@ -108,6 +108,7 @@ def periodic_box_mesh(
         )
     n = _cell_counts(dim, cells_per_side)
     L = _lengths(dim, lengths)
+    _check_size(comm, cell_type, n)
 
     if dim == 1:
         return dmesh.create_interval(comm, n[0], [0.0, L[0]], ghost_mode=ghost_mode)
@@ -125,6 +126,30 @@ def periodic_box_mesh(
     return dmesh.create_box(
         comm, [np.zeros(3), np.array(L)], n, cell_type=ct, ghost_mode=ghost_mode
     )
+
+
+#: Bytes per cell below which no box mesh is refused (the mesh alone, on the rank
+#: that builds it, takes a few hundred; a solve needs far more).
+BYTES_PER_CELL = 500
+#: Cells per simplex-split grid box.
+_CELLS_PER_BOX = {"triangle": 2, "tetrahedron": 6}
+
+
+def _check_size(comm: MPI.Comm, cell_type: str, n: Sequence[int]) -> None:
+    """A one-line error, before anything is allocated, for a box no machine here can hold."""
+    import os
+
+    cells = _CELLS_PER_BOX.get(cell_type, 1) * int(np.prod([float(k) for k in n]))
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * comm.size
+    except (ValueError, OSError, AttributeError):  # not available: only the index limit
+        memory = float("inf")
+    if cells >= 2**31 or cells * BYTES_PER_CELL > memory:
+        raise MeshError(
+            f"cells_per_side = {list(n) if len(set(n)) > 1 else n[0]} gives {cells:.3g} "
+            f"{cell_type} cells: more than {comm.size} rank(s) here can hold "
+            f"({memory / 2**30:.3g} GiB of memory, >= {BYTES_PER_CELL} B per cell; "
+            "int32 cell indices); use fewer cells")
 
 
 def _cell_counts(dim: int, cells_per_side: int | Sequence[int]) -> list[int]:

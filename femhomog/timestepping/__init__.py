@@ -12,6 +12,7 @@ diffusion and waves.
 ``state``       nodal state files keyed by the mesh's input indices (any rank count)
 ``checkpoint``  :class:`Checkpointer`, restore, configuration fingerprint
 ``runinfo``     :class:`RunRecord`: the run.json lifecycle
+``stop``        SIGTERM/SIGINT/SIGUSR1 stop every rank at the next step (:class:`RunStopped`)
 ``progress``    :class:`Progress`: tqdm bar on a TTY, log lines otherwise
 
 The public facade on top is :class:`femhomog.Simulation`.

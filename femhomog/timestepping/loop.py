@@ -20,7 +20,19 @@ the adaptive controller's state, the fixed-step anchor and the counters) is
 everything the loop carries from one step to the next besides the problem's
 state; a run resumed from it (:meth:`TimeLoop.resume`) takes bitwise the same
 steps as the uninterrupted one on the same ranks.  The output schedule is a
-function of it (step count for ``every``, ``t`` for ``dt_out``).
+function of it (step count for ``every``, ``t`` for ``dt_out``).  On one rank
+it is bitwise; on several ranks the parallel direct solver (MUMPS) does not
+reduce in a fixed order, so two runs -- interrupted or not -- agree to solver
+round-off (~1e-14), not bitwise.
+
+Signals
+-------
+While :meth:`TimeLoop.run` runs, SIGTERM, SIGINT and SIGUSR1 (with the handlers
+of :func:`femhomog.timestepping.stop.stop_on_signals` installed, as the command
+line does) are only recorded; at every step boundary the ranks agree on them
+(one small allreduce, which also carries the wall-clock checkpoint verdict) and
+on a signal all write a checkpoint and raise
+:class:`~femhomog.timestepping.stop.RunStopped`.
 """
 
 from __future__ import annotations
@@ -39,14 +51,50 @@ import numpy as np
 from femhomog import SolverError
 from femhomog.timestepping.progress import Progress, RowFormat
 from femhomog.timestepping.protocol import LoopStats
+from femhomog.timestepping.stop import RunStopped, StopFlag, deferring
 
-__all__ = ["KILL_AT_STEP_ENV", "TimeLoop"]
+__all__ = ["KILL_AT_STEP_ENV", "SIGNAL_AT_STEP_ENV", "TimeLoop"]
 
 #: A remainder of a step below this fraction of the step size is rounding, not a step.
 _LAND_RTOL = 1e-9
 #: Test hook: every rank SIGKILLs itself right after accepted step N (its row and
 #: checkpoint, if due, are written): a deterministic "killed at a random moment".
 KILL_AT_STEP_ENV = "FEMHOMOG_TEST_KILL_AT_STEP"
+#: Test hook ``N:SIGNAL[:RANK]``: after accepted step N (its row and checkpoint
+#: written), rank RANK (default every rank) sends itself SIGNAL (e.g. ``USR1``):
+#: a signal at a known moment, on one rank only if wanted.
+SIGNAL_AT_STEP_ENV = "FEMHOMOG_TEST_SIGNAL_AT_STEP"
+
+
+def _signal_hook(text: str) -> tuple[int, int, int] | None:
+    """``(step, signum, rank or -1)`` of :data:`SIGNAL_AT_STEP_ENV`, or None."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0].isdigit():
+        return None
+    name = parts[1].upper()
+    signum = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
+    if signum is None:
+        return None
+    rank = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
+    return int(parts[0]), int(signum), rank
+
+
+def _step_failure(exc: BaseException) -> str | None:
+    """The one-line reason of a failed step, None if ``exc`` is not a step failure.
+
+    A :class:`SolverError`, or a PETSc error escaping an integrator (e.g. a
+    linear solver left in an error state): the run must end with a one-line
+    error and ``failed``, not a traceback.  PETSc errors of a collective
+    operation are raised on every rank.
+    """
+    if isinstance(exc, SolverError):
+        return str(exc)
+    if type(exc).__module__.startswith("petsc4py"):
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        code = getattr(exc, "ierr", None)
+        last = lines[-1].removeprefix("[0] ") if len(lines) > 1 else ""
+        return f"PETSc error {code}" + (f" ({last})" if last else "")
+    return None
 
 
 class TimeLoop:
@@ -136,8 +184,10 @@ class TimeLoop:
         self._resumed = False
         self._last_checkpoint = time.monotonic()
         self._progress: Progress | None = None
+        self._agreement = StopFlag(self.comm)
         kill = os.environ.get(KILL_AT_STEP_ENV, "")
         self._kill_at = int(kill) if kill.isdigit() else 0
+        self._signal_at = _signal_hook(os.environ.get(SIGNAL_AT_STEP_ENV, ""))
 
     # ------------------------------------------------------------------ state
     def loop_state(self) -> dict[str, Any]:
@@ -168,17 +218,18 @@ class TimeLoop:
         self.rows = int(state["rows"])
         self._resumed = True
 
-    def _checkpoint_due(self, at_end: bool) -> bool:
-        """Same verdict on every rank (the wall clock of rank 0 decides)."""
+    def _late(self) -> bool:
+        """A checkpoint is due by wall time on this rank (rank 0's verdict counts)."""
+        ck = self.checkpointer
+        return (ck is not None and ck.enabled and ck.wall > 0
+                and time.monotonic() - self._last_checkpoint >= ck.wall)
+
+    def _checkpoint_due(self, at_end: bool, late: bool = False) -> bool:
+        """Same verdict on every rank (``late``: rank 0's wall clock, agreed by the caller)."""
         ck = self.checkpointer
         if ck is None or not ck.enabled:
             return False
-        if at_end or (ck.every > 0 and self.stats.steps % ck.every == 0):
-            return True
-        if ck.wall > 0:
-            late = time.monotonic() - self._last_checkpoint >= ck.wall
-            return bool(self.comm.bcast(late, root=0))
-        return False
+        return at_end or (ck.every > 0 and self.stats.steps % ck.every == 0) or late
 
     def checkpoint(self) -> None:
         """Write a checkpoint now (collective)."""
@@ -229,9 +280,22 @@ class TimeLoop:
                                   interactive=self.interactive, line=self.line,
                                   postfix=self.postfix)
         try:
-            return self._run()
+            with deferring():
+                return self._run()
         finally:
             self._progress.close()
+
+    def _stopped(self, signum: int, checkpointed: bool) -> RunStopped:
+        """The final checkpoint (unless one was just written) and the exception (collective)."""
+        path = None
+        if self.checkpointer is not None:
+            if not checkpointed:
+                self.checkpoint()
+            path = str(self.checkpointer.path)
+        t_out = self.problem.t * self.time_scale
+        unit = " s" if self.time_unit == "s" else ""
+        return RunStopped(signum, collective=True, checkpoint=path,
+                          where=f"at t = {t_out:.6g}{unit} after {self.stats.steps} steps")
 
     def _run(self) -> LoopStats:
         prob, stats = self.problem, self.stats
@@ -252,12 +316,15 @@ class TimeLoop:
             h = remaining if clipped and abs(remaining - h_next) > tol else h_next
             try:
                 res = self.stepper.advance(h)
-            except SolverError as exc:
+            except Exception as exc:
+                detail = _step_failure(exc)
+                if detail is None:
+                    raise
                 t_out = prob.t * self.time_scale
                 unit = " s" if self.time_unit == "s" else ""
                 raise SolverError(
                     f"{self.name} time loop failed at t = {t_out:.6g}{unit} after "
-                    f"{stats.steps} steps: {exc}"
+                    f"{stats.steps} steps: {detail}"
                 ) from None
             stats.add(res)
             landed = clipped and res.dt == h
@@ -284,8 +351,16 @@ class TimeLoop:
                 self.record(final=at_end)
             elif self._progress is not None:
                 self._progress.step(prob.t * self.time_scale)
-            if self._checkpoint_due(at_end):
+            # the one per-step collective: a signal on any rank, rank 0's wall clock
+            signum, late = self._agreement.agree(self._late())
+            checkpointed = self._checkpoint_due(at_end, late)
+            if checkpointed:
                 self.checkpoint()
+            if signum and not at_end:
+                raise self._stopped(signum, checkpointed)
+            if self._signal_at and stats.steps == self._signal_at[0] and (
+                    self._signal_at[2] in (-1, self.comm.rank)):
+                os.kill(os.getpid(), self._signal_at[1])
             if self._kill_at and stats.steps == self._kill_at:
                 sys.stderr.flush()
                 os.kill(os.getpid(), signal.SIGKILL)

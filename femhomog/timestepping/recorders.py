@@ -25,13 +25,19 @@ matters for long runs.  The header is written atomically (temporary file +
 rename) when the run starts; every row is then a single ``write(2)`` of one
 complete line to a file opened with ``O_APPEND``, followed by ``fsync``.  A
 signal cannot split a ``write`` to a regular file, so a killed run leaves
-exactly the rows written so far, each complete and on disk.  Only an
-operating-system crash in the middle of a ``write`` could leave a last line
-without its newline; readers drop such a line.
+exactly the rows written so far, each complete and on disk.  A ``write`` that
+fails part-way (disk full, file size limit) is undone (``ftruncate`` to the
+previous end).  Only an operating-system crash in the middle of a ``write``
+could leave a last line without its newline; readers drop such a line.
+
+Before every row the open file is checked to still be the table at ``path``
+(``fstat`` against ``stat``): rows written to a file whose directory was deleted
+would be lost without any error, so that fails the run instead.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -167,10 +173,19 @@ class ScalarLog:
 
         def write() -> None:
             assert self._fd is not None
+            _check_same_file(self._fd, self.path)
+            end = os.fstat(self._fd).st_size
             view = memoryview(line)
-            while view:  # regular files take the whole line at once; loop for safety
-                view = view[os.write(self._fd, view):]
-            os.fsync(self._fd)
+            try:
+                while view:  # regular files take the whole line at once; loop for safety
+                    view = view[os.write(self._fd, view):]
+                os.fsync(self._fd)
+            except OSError:
+                try:  # no partial row (a full disk may take part of the line)
+                    os.ftruncate(self._fd, end)
+                except OSError:
+                    pass
+                raise
 
         self._on_root(write)
         self.rows += 1
@@ -182,6 +197,19 @@ class ScalarLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _check_same_file(fd: int, path: Path) -> None:
+    """Raise :class:`OSError` if the open file ``fd`` is no longer the file at ``path``."""
+    st = os.fstat(fd)
+    try:
+        now = os.stat(path)
+        same = (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+    except OSError:
+        same = False
+    if st.st_nlink == 0 or not same:
+        raise OSError(errno.ENOENT, "the file was deleted or replaced during the run "
+                      "(its directory vanished?)")
 
 
 def _truncate_table(source: Path, path: Path, header: list[str], rows: int) -> None:

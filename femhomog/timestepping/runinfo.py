@@ -3,9 +3,19 @@
 :class:`RunRecord` writes the file atomically on rank 0
 (:func:`femhomog.io.output.write_json_atomic`): before the first step with
 ``status = "running"``, then replaced at the end by ``"completed"``,
-``"failed"`` (with ``error``) or ``"interrupted"``, with the wall time, timings
-and the peak memory.  A restarted run carries the earlier record's start time,
-restart count and ``restart_history`` forward.
+``"failed"`` (with ``error``), ``"interrupted"`` (SIGINT) or ``"terminated"``
+(SIGTERM, SIGUSR1; :mod:`.stop`), with a one-line ``error`` for the last three, the
+wall time, timings and the peak memory.  A restarted run carries the earlier
+record's start time, restart count and ``restart_history`` forward.  Every record
+has ``environment``: the versions of the packages the run used
+(:func:`femhomog.environment.package_versions`).
+
+A failure that reaches no collective end (an exception on one rank of a
+parallel run, a signal during the setup) still ends the record: the command
+line calls :func:`abandon_active`, which writes the final status from the
+failing process without communication.  If ``run.json`` cannot be written (its
+directory vanished, the disk is full) :attr:`RunRecord.unwritten` says why, and
+the command line adds it to its error line.
 """
 
 from __future__ import annotations
@@ -18,9 +28,44 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from femhomog.io.output import write_json_atomic
+from femhomog import FemhomogError
+from femhomog.io.output import guard_directory, guarded, unguard, write_json_atomic
 
-__all__ = ["RunRecord", "now", "peak_memory", "read_run_json"]
+__all__ = ["RunRecord", "abandon_active", "active_record", "forget_records", "last_record", "now",
+           "peak_memory", "read_run_json"]
+
+#: The records of the runs in progress in this process (started, not finished).
+_ACTIVE: list[RunRecord] = []
+#: The last record started in this process.
+_LAST: list[RunRecord] = []
+
+
+def forget_records() -> None:
+    """Forget the records of earlier runs of this process (a new command starts)."""
+    _ACTIVE.clear()
+    _LAST.clear()
+
+
+def last_record() -> RunRecord | None:
+    """The record started last in this process (finished or not), if any."""
+    return _LAST[-1] if _LAST else None
+
+
+def active_record() -> RunRecord | None:
+    """The started and not yet finished record of this process, if any."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def abandon_active(status: str, error: str, *, writer: bool = True) -> RunRecord | None:
+    """End the active record (if any) with ``status`` and ``error``, without communication.
+
+    ``writer``: this process writes the file (False: only forget the record, e.g.
+    on ranks > 0 when rank 0 writes the same verdict).  Returns the record.
+    """
+    record = active_record()
+    if record is not None:
+        record.abandon(status, error, write=writer)
+    return record
 
 
 def now() -> str:
@@ -86,6 +131,9 @@ class RunRecord:
         self.info: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
         self._finalizers: list[Callable[[], dict[str, Any]]] = []
+        self._guard: Any = None
+        #: Why the last write of the record failed (None: written).
+        self.unwritten: str | None = None
 
     def elapsed(self, since: float) -> float:
         """Wall seconds since ``since`` (a ``perf_counter`` value), maximum over the ranks."""
@@ -96,7 +144,16 @@ class RunRecord:
         self.info = {"status": "running", **info}
         self.info["status"] = "running"
         self.info.setdefault("started", now())
+        if "environment" not in self.info:
+            from femhomog.environment import package_versions
+
+            self.info["environment"] = package_versions()
         self.write()
+        if self.comm.rank == 0 and not guarded(self.path.parent):
+            # a run without a claimed output directory (Python API): guard it here
+            self._guard = guard_directory(self.path.parent)
+        _ACTIVE.append(self)
+        _LAST[:] = [self]
 
     def update(self, **entries: Any) -> None:
         """Add or replace entries (written by the next :meth:`write` or :meth:`finish`)."""
@@ -109,9 +166,43 @@ class RunRecord:
     def write(self) -> None:
         write_json_atomic(self.path, self.info, self.comm)
 
+    def _end(self) -> None:
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+        if self._guard is not None:
+            unguard(self._guard)
+            self._guard = None
+
+    def abandon(self, status: str, error: str, *, write: bool = True) -> None:
+        """Final status and ``error`` written by this process alone (no collective):
+        after a failure that the other ranks may not share.  Never raises; a write
+        failure goes to :attr:`unwritten`."""
+        self.info.update(status=status, finished=now(), error=error)
+        self.info["wall_time_s"] = time.perf_counter() - self.t0
+        if self.timings:
+            self.info["timings"] = dict(self.timings)
+        self._end()
+        if not write:
+            return
+        try:
+            write_json_atomic(self.path, self.info, None)
+            self.unwritten = None
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, never masks it
+            self.unwritten = str(exc) if isinstance(exc, FemhomogError) else (
+                f"cannot write {self.path}: {exc}")
+
     def finish(self, status: str, error: str | None = None) -> dict[str, Any]:
         """Final status, ``finished``, ``wall_time_s``, the finalizers' entries,
-        ``timings``, ``memory`` and ``error``; written and returned (collective)."""
+        ``timings``, ``memory`` and ``error``; written and returned (collective).
+
+        Raises
+        ------
+        FemhomogError
+            ``run.json`` cannot be written, for ``status = "completed"`` only (a
+            run that failed keeps its own error; :attr:`unwritten` then says why
+            the record was not written).
+        """
+        self._end()
         self.info["status"] = status
         self.info["finished"] = now()
         self.info["wall_time_s"] = self.elapsed(self.t0)
@@ -120,6 +211,12 @@ class RunRecord:
         self.info["timings"] = dict(self.timings)
         self.info["memory"] = peak_memory(self.comm)
         if error is not None:
-            self.info["error"] = error
-        self.write()
+            self.info["error"] = " ".join(error.split())
+        try:
+            self.write()
+            self.unwritten = None
+        except FemhomogError as exc:
+            self.unwritten = str(exc)
+            if status == "completed":
+                raise
         return self.info

@@ -11,13 +11,17 @@ A state file holds, for P1 Lagrange functions (scalar or blocked) on one mesh:
     the node coordinates in the same order (times ``length_scale``);
 ``<name>``
     the nodal values of each function, shape ``(N, bs)`` (``(N,)`` for scalars);
+``mesh``
+    a JSON string ``{"dim", "cell_type", "cells", "nodes"}`` of the mesh
+    (:func:`mesh_fingerprint`), so that initial data from another mesh whose
+    nodes happen to coincide with this one's is refused;
 optionally ``meta`` (a JSON string) and ``t``.
 
 Input indices are how the mesh was *given* (node order of the box builder or of
 the gmsh model on rank 0), not how dolfinx distributed it, so a state written on
 N ranks is read back on M ranks by key (:func:`assign_by_keys`, checkpoints).
-Files from another mesh with the same nodes (or without ``keys``) are read by
-position (:func:`values_at_nodes`, initial data).
+Files without ``keys`` are read by position (:func:`values_at_nodes`, initial
+data); a file that names another mesh (``mesh``) is refused.
 
 Why one gathered file: a nodal P1 state is a few dozen bytes per node, so
 gathering it on rank 0 costs far less than a time step up to ~10^7 nodes, and a
@@ -50,6 +54,7 @@ from femhomog.io.output import write_atomic
 __all__ = [
     "NodalLayout",
     "assign_by_keys",
+    "mesh_fingerprint",
     "node_input_indices",
     "save_state",
     "values_at_nodes",
@@ -60,6 +65,14 @@ X_RTOL = 1e-8
 #: Nodes of a file read by position must lie this close (relative to the domain
 #: diameter) to the mesh nodes: far above rounding, far below any mesh size.
 POSITION_RTOL = 1e-6
+
+
+def mesh_fingerprint(mesh: Any) -> dict[str, Any]:
+    """What identifies a mesh in a state file: dimension, cell type, global counts."""
+    tdim = mesh.topology.dim
+    return {"dim": tdim, "cell_type": mesh.topology.cell_name(),
+            "cells": int(mesh.topology.index_map(tdim).size_global),
+            "nodes": int(mesh.geometry.index_map().size_global)}
 
 
 def _check_p1(V: Any) -> None:
@@ -181,6 +194,7 @@ def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1
         arrays: dict[str, Any] = {}
         if meta is not None:
             arrays["meta"] = np.array(json.dumps(meta(), default=str))
+        arrays["mesh"] = np.array(json.dumps(mesh_fingerprint(layout.mesh)))
         arrays["keys"] = layout.keys
         arrays["x"] = layout.x * length_scale if length_scale != 1.0 else layout.x
         arrays.update(values)
@@ -249,7 +263,8 @@ def values_at_nodes(path: str | Path, V: Any, name: str, *, length_scale: float 
     included), matched by position: shape ``(num_nodes, bs)``.
 
     Read on every rank (same file, same verdict).  ``x`` is in units of
-    ``length_scale``; a file of another mesh with the same nodes works.
+    ``length_scale``; a file whose ``mesh`` names another mesh is refused (files
+    without it are matched by position only).
 
     Raises
     ------
@@ -270,8 +285,16 @@ def values_at_nodes(path: str | Path, V: Any, name: str, *, length_scale: float 
                                   f"{name}, as in {example})")
             x = np.asarray(data["x"], dtype=np.float64)
             values = np.asarray(data[name], dtype=np.float64)
+            written_on = json.loads(str(data["mesh"][()])) if "mesh" in data.files else None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{what}: cannot read {path} as .npz: {exc}") from None
+    here = mesh_fingerprint(V.mesh)
+    if isinstance(written_on, dict) and written_on != here:
+        def show(f: dict[str, Any]) -> str:
+            return (f"{f.get('cells')} {f.get('cell_type')} cells, {f.get('nodes')} nodes, "
+                    f"dim {f.get('dim')}")
+        raise ConfigError(f"{what}: {path} was written on another mesh ({show(written_on)}; "
+                          f"this run: {show(here)}); it must come from a run on the same mesh")
     if values.ndim == 1 and bs == 1:
         values = values[:, None]
     if (x.ndim != 2 or values.shape != (x.shape[0], bs) or not 1 <= x.shape[1] <= 3

@@ -304,6 +304,10 @@ class Schema:
         Arguments as for :meth:`load`.
         """
         document = read_toml(path, text=text)
+        if not document and not overrides:
+            name = str(path) if path is not None and text is None else "the configuration"
+            raise ConfigError(f"{name} is empty (an annotated template: femhomog "
+                              f"{self.job} --print-config)")
         base = Path(path).absolute().parent if path is not None else Path.cwd()
         document = self.resolve_paths(document, base)
         document = apply_overrides(document, overrides, schema=self)

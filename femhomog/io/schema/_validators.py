@@ -118,8 +118,14 @@ def real(
         describe = "a finite number"
 
     def convert(value: Any, key: str) -> float:
-        if not is_number(value) or not math.isfinite(value):
+        if not is_number(value):
             raise ValueError
+        if not math.isfinite(value):
+            if minimum is not None and maximum is not None:
+                raise ValueError  # "a number in (a, b)" excludes inf and nan already
+            # not "must be > 0, got inf"
+            raise ValueError("a finite number" + describe.removeprefix("a number")
+                             .removeprefix("a finite number"))
         x = float(value)
         if minimum is not None and (x <= minimum if open_min else x < minimum):
             raise ValueError
