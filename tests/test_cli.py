@@ -30,6 +30,7 @@ from femhomog.io.logging import get_logger, setup_logging
 from femhomog.io.output import write_json_atomic
 from femhomog.io.schema import Schema, integer, option, section
 from femhomog.micromag.config import LLG_SCHEMA
+from femhomog.wave.config import WAVE_SCHEMA
 
 GOOD = """
 [cell]
@@ -268,7 +269,8 @@ def test_print_config_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert load_cell_config(None, text=text).cell.dim == 2
 
 
-@pytest.mark.parametrize(("job", "schema"), [("cell", CELL_SCHEMA), ("llg", LLG_SCHEMA)])
+@pytest.mark.parametrize(("job", "schema"), [("cell", CELL_SCHEMA), ("llg", LLG_SCHEMA),
+                                             ("wave", WAVE_SCHEMA)])
 def test_print_config_is_valid_toml_of_the_schema(job: str, schema: Any,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main([job, "--print-config"]) == 0
@@ -324,10 +326,11 @@ def test_a_job_is_one_entry_of_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_jobs_are_the_subcommands() -> None:
     from femhomog.cli.main import JOBS, build_parser
 
-    assert [job.name for job in JOBS] == ["cell", "llg"]
+    assert [job.name for job in JOBS] == ["cell", "llg", "wave"]
     helps = {job.name: build_parser().parse_args([job.name, "--print-config"]) for job in JOBS}
     assert all(args.print_config for args in helps.values())
     assert not hasattr(helps["cell"], "restart") and helps["llg"].restart is None
+    assert helps["wave"].restart is None
 
 
 def test_format_cell_summary_variants(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ from femhomog.io.job import Job
 from femhomog.io.logging import get_logger, setup_logging, world_rank, world_size
 from femhomog.io.output import claim_output_dir
 from femhomog.micromag.command import LLG_JOB
+from femhomog.wave.command import WAVE_JOB
 
 __all__ = ["JOBS", "build_parser", "main"]
 
@@ -73,6 +74,7 @@ EXIT_TEXT = ("exit status: 0 success; 2 bad input or a failed run (one line "
 JOBS: tuple[Job, ...] = (
     CELL_JOB,
     LLG_JOB,
+    WAVE_JOB,
 )
 
 

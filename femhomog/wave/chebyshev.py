@@ -69,7 +69,7 @@ def _series_degree(delta: float, lam_max: float, tol: float = 1e-12) -> int:
 
 
 class ChebyshevPropagator:
-    """Exact-in-time evolution of :class:`FineScaleWave` (source-free) over fixed intervals.
+    """Exact-in-time evolution of :class:`FineScaleWave` (source-free) over intervals.
 
     Parameters
     ----------
@@ -79,7 +79,8 @@ class ChebyshevPropagator:
         Initial displacement and velocity (callables of ``x``, numbers, or vectors of
         unknowns).
     interval
-        ``Delta``: the propagator advances by whole multiples of it (the output interval).
+        ``Delta``: :meth:`advance` moves by whole multiples of it; :meth:`propagate`
+        takes any interval (the series of each interval length is computed once).
     margin
         Relative margin on SLEPc's ``lambda_max`` for the expansion interval.
     """
@@ -94,23 +95,8 @@ class ChebyshevPropagator:
         self.wave = wave
         self.interval = float(interval)
         self.lam_max = wave.max_eigenvalue() * (1.0 + margin)
-        self.degree = _series_degree(self.interval, self.lam_max)
-        w = self.interval * np.sqrt(self.lam_max)
-        lam = self.lam_max
-
-        def sqrt_l(x: np.ndarray) -> np.ndarray:
-            return np.sqrt(lam * (x + 1) / 2)
-
-        def s_of(x: np.ndarray) -> np.ndarray:  # sin(D r)/r with its limit D at r = 0
-            r = sqrt_l(x)
-            return self.interval * np.sinc(r * self.interval / np.pi)
-
-        self.c_cos = chebyshev_coefficients(lambda x: np.cos(w * np.sqrt((x + 1) / 2)),
-                                            self.degree)
-        self.c_sin = chebyshev_coefficients(s_of, self.degree)
-        self.c_dsin = chebyshev_coefficients(lambda x: sqrt_l(x) * np.sin(self.interval
-                                                                         * sqrt_l(x)),
-                                             self.degree)
+        self._series: dict[float, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.degree, self.c_cos, self.c_sin, self.c_dsin = self.series(self.interval)
         # X = (2/lambda_max) M^{-1} K - I, applied as a scaled matrix plus a shift
         self._X = wave.K.copy()
         self._X.diagonalScale(L=wave.inv_mass)
@@ -122,15 +108,44 @@ class ChebyshevPropagator:
         self.t = 0.0
         self.matmults = 0
 
+    def series(self, interval: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Degree and Chebyshev coefficients of ``C``, ``S``, ``D`` for one interval
+        (cached: a run uses a few interval lengths)."""
+        key = float(interval)
+        if key not in self._series:
+            lam = self.lam_max
+            degree = _series_degree(key, lam)
+            w = key * np.sqrt(lam)
+
+            def sqrt_l(x: np.ndarray) -> np.ndarray:
+                return np.sqrt(lam * (x + 1) / 2)
+
+            def s_of(x: np.ndarray) -> np.ndarray:  # sin(D r)/r with its limit D at r = 0
+                return key * np.sinc(sqrt_l(x) * key / np.pi)
+
+            self._series[key] = (
+                degree,
+                chebyshev_coefficients(lambda x: np.cos(w * np.sqrt((x + 1) / 2)), degree),
+                chebyshev_coefficients(s_of, degree),
+                chebyshev_coefficients(lambda x: sqrt_l(x) * np.sin(key * sqrt_l(x)), degree),
+            )
+        return self._series[key]
+
+    def max_interval(self, max_degree: int = 2000) -> float:
+        """Longest interval whose series degree stays about ``max_degree`` (the degree
+        grows like ``interval sqrt(lambda_max)``; shorter pieces bound the work between
+        two progress reports or checkpoints)."""
+        return max(max_degree - 32, 16) / (1.05 * float(np.sqrt(self.lam_max)))
+
     def _vector(self, data: Any) -> PETSc.Vec:
         if isinstance(data, PETSc.Vec):
             return data.copy()
         return self.wave.project_nodal(data)
 
-    def _propagate_once(self) -> None:
+    def _propagate_once(self, interval: float) -> None:
         tu_prev, tu, tv_prev, tv, u_new, v_new, xu, xv = self._work
         X = self._X
-        c_cos, c_sin, c_dsin = self.c_cos, self.c_sin, self.c_dsin
+        degree, c_cos, c_sin, c_dsin = self.series(interval)
         # k = 0 (T_0 = I) and k = 1 (T_1 = X)
         self.u.copy(tu_prev)
         self.v.copy(tv_prev)
@@ -140,10 +155,10 @@ class ChebyshevPropagator:
         v_new.maxpy([-c_dsin[0], c_cos[0]], [tu_prev, tv_prev])
         X.mult(tu_prev, tu)
         X.mult(tv_prev, tv)
-        for k in range(1, self.degree + 1):
+        for k in range(1, degree + 1):
             u_new.maxpy([c_cos[k], c_sin[k]], [tu, tv])
             v_new.maxpy([-c_dsin[k], c_cos[k]], [tu, tv])
-            if k == self.degree:
+            if k == degree:
                 break
             # T_{k+1} = 2 X T_k - T_{k-1}, written over T_{k-1}, then the roles swap
             X.mult(tu, xu)
@@ -154,7 +169,7 @@ class ChebyshevPropagator:
             tv_prev, tv = tv, tv_prev
         u_new.copy(self.u)
         v_new.copy(self.v)
-        self.matmults += 2 * self.degree
+        self.matmults += 2 * degree
 
     def advance(self, interval: float) -> int:
         """Propagate over ``interval`` (a whole multiple of :attr:`interval`)."""
@@ -164,12 +179,30 @@ class ChebyshevPropagator:
             raise ConfigError(f"interval {interval:.6g} is not a whole multiple of the "
                               f"propagation interval {self.interval:.6g}")
         for _ in range(count):
-            self._propagate_once()
+            self._propagate_once(self.interval)
             self.t += self.interval
+        self._check_finite()
+        return count
+
+    def propagate(self, interval: float) -> None:
+        """Propagate over one ``interval`` of any length (exact in time; the series
+        degree grows with the length: split long times with :meth:`max_interval`)."""
+        if not (np.isfinite(interval) and interval > 0):
+            raise ConfigError(f"propagation interval must be > 0, got {interval!r}")
+        self._propagate_once(float(interval))
+        self.t += float(interval)
+        self._check_finite()
+
+    def _check_finite(self) -> None:
         if not np.isfinite(self.u.norm(PETSc.NormType.NORM_INFINITY)):
             raise SolverError("Chebyshev propagation became non-finite: lambda_max is "
                               "underestimated (raise the margin)")
-        return count
+
+    def set_state(self, u: PETSc.Vec, v: PETSc.Vec, t: float) -> None:
+        """Continue from displacement ``u`` and velocity ``v`` at time ``t`` (a restart)."""
+        u.copy(self.u)
+        v.copy(self.v)
+        self.t = float(t)
 
     def energy(self) -> float:
         """``1/2 (v, M v) + 1/2 (u, K u)``: conserved exactly by the exact evolution."""

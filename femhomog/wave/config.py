@@ -216,6 +216,12 @@ class WaveOutputSection:
     fields: bool = option(boolean(), False, "Write u^eps to VTX (.bp) at the output times.")
     progress: float = option(real(0, open_min=False), 5.0,
                              "Seconds between progress lines (0: every output time).")
+    checkpoint_every: int = option(integer(0), 0,
+                                   "Checkpoint every N propagation pieces (0: off); "
+                                   "`femhomog wave CONFIG --restart DIR` continues a run.")
+    checkpoint_wall: float = option(real(0, open_min=False), 0.0,
+                                    "Checkpoint after this many seconds of wall time since "
+                                    "the last one (0: off).")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +264,18 @@ def _check_job(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     if fine["propagator"] == "chebyshev" and wave["source"] != 0.0:
         raise ConfigError("fine.propagator = 'chebyshev' integrates f = 0 only: use "
                           "'leapfrog4' with wave.source")
+    if wave["boundary"] == "periodic":
+        for lo, hi in zip(wave["lower"], wave["upper"], strict=True):
+            periods = (hi - lo) / wave["eps"]
+            if round(periods) < 1 or abs(periods - round(periods)) > 1e-9 * max(1.0, periods):
+                raise ConfigError(f"a periodic box must be a whole number of periods: "
+                                  f"(wave.upper - wave.lower)/wave.eps = {periods:.10g} along "
+                                  "an axis")
+        if fine["enabled"] and eff["points_per_period"] % fine["cells_per_period"]:
+            raise ConfigError(
+                f"effective.points_per_period = {eff['points_per_period']} must be a multiple "
+                f"of fine.cells_per_period = {fine['cells_per_period']} (the errors are "
+                "computed on the Fourier grid, evaluated element by element)")
     through = values["output"]["cut_through"]
     if through is not None and len(through) != dim:
         raise ConfigError(f"output.cut_through must have {dim} entries, got {len(through)}")

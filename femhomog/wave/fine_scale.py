@@ -462,6 +462,19 @@ class LeapfrogStepper:
         self._check_finite()
         return steps
 
+    def set_state(self, u: PETSc.Vec, u_prev: PETSc.Vec, steps: int) -> None:
+        """Continue from ``u^n = u``, ``u^{n-1} = u_prev`` after ``steps = n >= 1`` steps
+        (a restart: the next step is bitwise the one the interrupted run took)."""
+        if steps < 1:
+            raise ValueError("set_state needs the state after at least one step")
+        u.copy(self.u)
+        u_prev.copy(self.u_prev)
+        if self._v0 is not None:
+            self._v0.destroy()
+            self._v0 = None
+        self.steps = int(steps)
+        self.t = self.steps * self.tau
+
     def velocity(self, out: PETSc.Vec | None = None) -> PETSc.Vec:
         """``(u^n - u^{n-1})/tau + tau/2 (g - A u^n)``: second order at ``t_n`` (``u1``
         before the first step)."""
