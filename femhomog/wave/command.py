@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from femhomog.cli.job import Job
+from femhomog.io.job import Job
 from femhomog.wave.config import WAVE_SCHEMA
 
 __all__ = ["WAVE_JOB", "format_wave_summary"]
