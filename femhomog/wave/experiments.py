@@ -80,7 +80,7 @@ def fig1_config(*, eps: float = 0.1, half_width: float = 84.0, degree: int = 8,
                  "u0": "exp(-4*x[0]**2)", "tensors_from": tensors_from},
         "cell": {"dim": 1, "coefficient": FIG1_COEFFICIENT, "cells_per_side": 64,
                  "degree": 4},
-        "homogenization": {"order": max(orders)},
+        "homogenization": {"order": max(orders, default=0)},
         "fine": {"degree": degree, "cells_per_period": cells_per_period},
         "effective": {"orders": list(orders), "points_per_period": points_per_period},
         "time": {"t_end": t_end, "outputs": list(outputs)},
@@ -101,7 +101,7 @@ def fig2_config(*, eps: float = 0.1, half_width: float = 32.0, degree: int = 6,
                  "u0": "exp(-20*5**(2/3)*(x[0]**2 + x[1]**2))"},
         "cell": {"dim": 2, "coefficient": FIG2_COEFFICIENT, "cells_per_side": 16,
                  "degree": 4},
-        "homogenization": {"order": max(orders)},
+        "homogenization": {"order": max(orders, default=0)},
         "fine": {"degree": degree, "cells_per_period": cells_per_period},
         "effective": {"orders": list(orders), "points_per_period": points_per_period},
         "time": {"t_end": t_end, "outputs": [t for t in outputs if t <= t_end]},
@@ -152,7 +152,7 @@ def refinement_study(cfg: WaveJobConfig, refined: Sequence[str], times: Sequence
         samples = []
         for setup, run in runs:
             run.advance_to(run.reachable(t))
-            samples.append(setup.sampler.sample(setup.wave.to_function(run.u)))
+            samples.append(setup.sampler.sample(setup.wave.to_function(run.u, setup.wave.work)))
         sampler = runs[0][0].sampler
         row = {"t": runs[0][1].t,
                "space": sampler.relative_errors(samples[1], [_grid(sampler, samples[0])])[0]}

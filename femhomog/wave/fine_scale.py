@@ -173,6 +173,12 @@ class FineScaleWave:
         self.source_vectors = [self._reduced_load(s.space * v * self.dx_stiff)
                                for s in self.sources]
         self._lambda_max: float | None = None
+        # one scratch function for expansions (outputs, checkpoints), its PETSc vector
+        # created now on every rank: PETSc objects created and dropped at different
+        # moments on different ranks (garbage collection) can desynchronize the
+        # collective calls that create the next ones
+        self.work = dolfinx.fem.Function(self.V)
+        self.work.x.petsc_vec  # noqa: B018  (created collectively, here)
 
     # ------------------------------------------------------------------ assembly
     def _assemble_vector(self, form: Any) -> PETSc.Vec:

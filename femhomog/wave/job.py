@@ -154,7 +154,7 @@ class _Outputs:
         local = None
         if fine is not None:
             assert setup.wave is not None
-            u = setup.wave.to_function(fine.u)
+            u = setup.wave.to_function(fine.u, setup.wave.work)
             if setup.sampler is not None:
                 local = setup.sampler.sample(u)
             self.current.update(t=t, norm=fine.norm(), energy=fine.energy(),

@@ -38,7 +38,6 @@ from femhomog import (
 )
 
 # isort: split
-import dolfinx
 from petsc4py import PETSc
 
 from femhomog.io.output import write_atomic
@@ -60,7 +59,7 @@ def save_fine_state(path: str | Path, wave: FineScaleWave, vectors: Mapping[str,
     path = Path(path)
     n_owned = wave.V.dofmap.index_map.size_local
     x = wave.V.tabulate_dof_coordinates()[:n_owned]
-    u = dolfinx.fem.Function(wave.V)
+    u = wave.work
     gathered: dict[str, Any] = {}
     xs = wave.comm.gather(x, root=0)
     for name, vec in vectors.items():
@@ -110,7 +109,7 @@ def restore_fine_state(path: str | Path, wave: FineScaleWave,
     """
     path = Path(path)
     mask = _representatives(wave)
-    u = dolfinx.fem.Function(wave.V)
+    u = wave.work
     out: dict[str, PETSc.Vec] = {}
     for name in names:
         values = values_at_nodes(path, wave.V, name, what=f"--restart: checkpoint {path}",
