@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_error_line, clean_env, run_cli, write_toml
+from helpers import MPIRUN, assert_one_error_line, clean_env, run_cli, write_toml
 
 from femhomog import _fenicsx  # noqa: F401
 
@@ -153,6 +153,48 @@ def test_sigkill_mid_segment_and_restart(tmp_path):
     assert info["restarts"] == 1 and info["restart_history"][0]["pieces"] == 3
     done = run_cli(["wave", config, "--restart", tmp_path / "run", *sets])
     assert done.returncode == 0 and "already completed" in done.stdout
+
+
+def test_signal_stops_at_a_piece_boundary_and_restart_is_bitwise(tmp_path):
+    """SIGINT after propagation piece 3 (test hook), no checkpoint cadence set: the run
+    stops at the next boundary (piece 4) with a checkpoint, run.json 'interrupted', exit 130; the
+    restart writes the uninterrupted run's tables bitwise."""
+    config = write_toml(tmp_path / "tiny.toml", TINY)
+    sets = ["--set", "time.t_end=80.0", "--set", "time.outputs=[10.0, 20.0]"]
+    ref = run_cli(["wave", config, "--out", tmp_path / "ref", *sets])
+    assert ref.returncode == 0, ref.stderr
+    res = run_cli(["wave", config, "--out", tmp_path / "run", *sets],
+                  env=clean_env(FEMHOMOG_TEST_SIGNAL_AT_STEP="3:INT"))
+    assert res.returncode == 130, res.stderr
+    assert "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("femhomog: interrupted by SIGINT at t = ") and "after 4 " in last
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["pieces"] == 4
+    assert info["files"]["checkpoint"] == "checkpoint/checkpoint.npz"
+    assert not (tmp_path / "run" / ".femhomog.lock").exists()
+    again = run_cli(["wave", config, "--restart", tmp_path / "run", *sets])
+    assert again.returncode == 0, again.stderr
+    for table in ("errors.csv", "fine.csv"):
+        assert ((tmp_path / "run" / table).read_text()
+                == (tmp_path / "ref" / table).read_text())
+
+
+@pytest.mark.skipif(MPIRUN is None, reason="no mpirun")
+def test_sigusr1_on_one_rank_stops_both(tmp_path):
+    """SIGUSR1 on rank 1 only, after piece 3: both ranks stop at the next boundary
+    (exit 138, 'terminated', one checkpoint), and the run continues on 2 ranks."""
+    config = write_toml(tmp_path / "tiny.toml", TINY)
+    sets = ["--set", "time.t_end=80.0", "--set", "time.outputs=[10.0, 20.0]"]
+    res = run_cli(["wave", config, "--out", tmp_path / "run", *sets], nproc=2,
+                  env=clean_env(FEMHOMOG_TEST_SIGNAL_AT_STEP="3:USR1:1"))
+    assert res.returncode == 138, res.stderr
+    assert "Traceback" not in res.stderr and "MPI_ABORT" not in res.stderr
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "terminated" and info["pieces"] == 4 and info["ranks"] == 2
+    again = run_cli(["wave", config, "--restart", tmp_path / "run", *sets], nproc=2)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.parametrize("override,message", [

@@ -51,34 +51,15 @@ import numpy as np
 from femhomog import SolverError
 from femhomog.timestepping.progress import Progress, RowFormat
 from femhomog.timestepping.protocol import LoopStats
-from femhomog.timestepping.stop import RunStopped, StopFlag, deferring
+from femhomog.timestepping.stop import RunStopped, StopFlag, deferring, signal_hook
 
-__all__ = ["KILL_AT_STEP_ENV", "SIGNAL_AT_STEP_ENV", "TimeLoop"]
+__all__ = ["KILL_AT_STEP_ENV", "TimeLoop"]
 
 #: A remainder of a step below this fraction of the step size is rounding, not a step.
 _LAND_RTOL = 1e-9
 #: Test hook: every rank SIGKILLs itself right after accepted step N (its row and
 #: checkpoint, if due, are written): a deterministic "killed at a random moment".
 KILL_AT_STEP_ENV = "FEMHOMOG_TEST_KILL_AT_STEP"
-#: Test hook ``N:SIGNAL[:RANK]``: after accepted step N (its row and checkpoint
-#: written), rank RANK (default every rank) sends itself SIGNAL (e.g. ``USR1``):
-#: a signal at a known moment, on one rank only if wanted.
-SIGNAL_AT_STEP_ENV = "FEMHOMOG_TEST_SIGNAL_AT_STEP"
-
-
-def _signal_hook(text: str) -> tuple[int, int, int] | None:
-    """``(step, signum, rank or -1)`` of :data:`SIGNAL_AT_STEP_ENV`, or None."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0].isdigit():
-        return None
-    name = parts[1].upper()
-    signum = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
-    if signum is None:
-        return None
-    rank = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
-    return int(parts[0]), int(signum), rank
-
-
 def _step_failure(exc: BaseException) -> str | None:
     """The one-line reason of a failed step, None if ``exc`` is not a step failure.
 
@@ -187,7 +168,7 @@ class TimeLoop:
         self._agreement = StopFlag(self.comm)
         kill = os.environ.get(KILL_AT_STEP_ENV, "")
         self._kill_at = int(kill) if kill.isdigit() else 0
-        self._signal_at = _signal_hook(os.environ.get(SIGNAL_AT_STEP_ENV, ""))
+        self._signal_at = signal_hook()
 
     # ------------------------------------------------------------------ state
     def loop_state(self) -> dict[str, Any]:
@@ -358,9 +339,7 @@ class TimeLoop:
                 self.checkpoint()
             if signum and not at_end:
                 raise self._stopped(signum, checkpointed)
-            if self._signal_at and stats.steps == self._signal_at[0] and (
-                    self._signal_at[2] in (-1, self.comm.rank)):
-                os.kill(os.getpid(), self._signal_at[1])
+            self._signal_at.fire(stats.steps, self.comm.rank)
             if self._kill_at and stats.steps == self._kill_at:
                 sys.stderr.flush()
                 os.kill(os.getpid(), signal.SIGKILL)

@@ -28,18 +28,50 @@ the three signals.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STOP_SIGNALS", "RunStopped", "StopFlag", "deferring", "pending", "stop_on_signals"]
+__all__ = ["SIGNAL_AT_STEP_ENV", "STOP_SIGNALS", "RunStopped", "SignalHook", "StopFlag",
+           "deferring", "pending", "signal_hook", "stop_on_signals"]
 
 #: The signals that stop a run.
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 _state = {"signum": 0, "defer": 0}
+
+#: Test hook ``N:SIGNAL[:RANK]``: after step N of a time loop (its row and
+#: checkpoint written), rank RANK (default every rank) sends itself SIGNAL (e.g.
+#: ``USR1``): a signal at a known moment, on one rank only if wanted.
+SIGNAL_AT_STEP_ENV = "FEMHOMOG_TEST_SIGNAL_AT_STEP"
+
+
+class SignalHook:
+    """The parsed :data:`SIGNAL_AT_STEP_ENV` (``step`` 0: no hook)."""
+
+    def __init__(self, step: int = 0, signum: int = 0, rank: int = -1) -> None:
+        self.step, self.signum, self.rank = step, signum, rank
+
+    def fire(self, step: int, rank: int) -> None:
+        """Send the signal to this process if ``step`` is the hook's step on this rank."""
+        if self.step and step == self.step and self.rank in (-1, rank):
+            os.kill(os.getpid(), self.signum)
+
+
+def signal_hook() -> SignalHook:
+    """The test hook of this process's environment (inactive if unset or malformed)."""
+    parts = os.environ.get(SIGNAL_AT_STEP_ENV, "").split(":")
+    if len(parts) not in (2, 3) or not parts[0].isdigit():
+        return SignalHook()
+    name = parts[1].upper()
+    signum = getattr(signal, name if name.startswith("SIG") else f"SIG{name}", None)
+    if signum is None:
+        return SignalHook()
+    rank = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
+    return SignalHook(int(parts[0]), int(signum), rank)
 
 
 class RunStopped(KeyboardInterrupt):

@@ -71,6 +71,7 @@ from femhomog.timestepping import (
 from femhomog.timestepping.checkpoint import CHECKPOINT_FORMAT, config_hash
 from femhomog.timestepping.loop import KILL_AT_STEP_ENV
 from femhomog.timestepping.runinfo import now
+from femhomog.timestepping.stop import RunStopped, StopFlag, deferring, signal_hook
 from femhomog.wave.build import FineRun, WaveSetup, build_wave, nodal_callable, output_times
 from femhomog.wave.config import WaveJobConfig
 from femhomog.wave.state import restore_fine_state, save_fine_state
@@ -312,17 +313,31 @@ def run_wave_job(cfg: WaveJobConfig, *, out_dir: Path, comm: MPI.Comm,
         save_fine_state(checkpoint_path(out_dir), setup.wave, fine.state(), meta_)
         last_ck, written = time.monotonic(), written + 1
 
-    def due() -> bool:
-        if not checkpoints:
-            return False
-        assert fine is not None
-        if oc.checkpoint_every > 0 and fine.pieces % oc.checkpoint_every == 0:
-            return True
-        late = oc.checkpoint_wall > 0 and time.monotonic() - last_ck >= oc.checkpoint_wall
-        return bool(comm.bcast(late, root=0))
+    stop_flag, hook = StopFlag(comm), signal_hook()
 
-    status, error = "completed", None
-    try:
+    def boundary(t: float, *, final: bool = False, output: bool = False) -> None:
+        """The one collective of a step boundary (after a propagation piece, or after
+        an output row): a signal on any rank, rank 0's wall clock.  A due checkpoint
+        is written; after a signal a checkpoint is written (if none was just now)
+        and every rank raises :class:`RunStopped`, except at the final output."""
+        late = oc.checkpoint_wall > 0 and time.monotonic() - last_ck >= oc.checkpoint_wall
+        signum, late = stop_flag.agree(late)
+        if fine is None:  # effective solutions only: nothing to checkpoint
+            if signum and not final:
+                raise RunStopped(signum, collective=True, where=f"at t = {t:.6g}")
+            return
+        every = oc.checkpoint_every > 0 and fine.pieces % oc.checkpoint_every == 0
+        written_now = checkpoints and (every or late or final and output)
+        if written_now:
+            checkpoint(t)
+        if signum and not final:
+            if not written_now:
+                checkpoint(t)
+            raise RunStopped(signum, collective=True, checkpoint=str(checkpoint_path(out_dir)),
+                             where=f"at t = {t:.6g} after {fine.pieces} propagation pieces")
+
+    def propagate() -> None:
+        nonlocal fine_s, rows
         t_now = float(loop["t"])
         for t_out in times:
             target = fine.reachable(t_out) if fine is not None else t_out
@@ -340,11 +355,12 @@ def run_wave_job(cfg: WaveJobConfig, *, out_dir: Path, comm: MPI.Comm,
                     loop.update(t=fine.t, piece=j, pieces=fine.pieces, matmults=fine.matmults,
                                 steps=getattr(fine.integrator, "steps", 0))
                     progress.step(fine.t)
-                    if j < loop["pieces_in_segment"] and due():
-                        checkpoint(fine.t)
+                    if j < loop["pieces_in_segment"]:
+                        boundary(fine.t)
                     if kill_at and fine.pieces == kill_at:
                         sys.stderr.flush()
                         os.kill(os.getpid(), signal.SIGKILL)
+                    hook.fire(fine.pieces, comm.rank)  # seen at the next boundary
                 fine_s += time.perf_counter() - t_seg
                 t_now = fine.t
             else:
@@ -354,8 +370,16 @@ def run_wave_job(cfg: WaveJobConfig, *, out_dir: Path, comm: MPI.Comm,
             loop.update(seg_to=None, piece=0, pieces_in_segment=0, t=t_now)
             final = t_out == times[-1]
             progress.row(row, fine.pieces if fine is not None else 0, 0, final)
-            if fine is not None and (final and checkpoints or due()):
-                checkpoint(t_now)
+            boundary(t_now, final=final, output=True)
+
+    status, error, stopped = "completed", None, None
+    try:
+        with deferring():
+            propagate()
+    except RunStopped as exc:  # collective: every rank stopped at the same boundary
+        status, error, stopped = exc.status, exc.reason, exc
+        if exc.checkpoint:
+            record.info["files"]["checkpoint"] = "checkpoint/checkpoint.npz"
     except SolverError as exc:
         status, error = "failed", str(exc)
     finally:
@@ -374,6 +398,8 @@ def run_wave_job(cfg: WaveJobConfig, *, out_dir: Path, comm: MPI.Comm,
         fine.destroy()
     setup.destroy()
     record.finish(status, error)
+    if stopped is not None:
+        raise stopped
     if error is not None:
         raise SolverError(error)
     return {**record.info, "run_json": str(record.path)}
