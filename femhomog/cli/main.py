@@ -2,7 +2,7 @@
 
 ``femhomog <job> CONFIG.toml --out DIR [--set section.key=value]... [-v|-q]``
 (``femhomog llg CONFIG.toml --restart DIR`` continues a run from its checkpoint)
-runs one job type (``cell``, ``llg``) under ``mpirun`` or serially.  Every
+runs one job type (``cell``, ``llg``, ``wave``) under ``mpirun`` or serially.  Every
 job subcommand has the same shape; a job is described by a
 :class:`~femhomog.io.job.Job` next to its physics (e.g.
 :mod:`femhomog.cell.command`), and adding one is a single entry in
