@@ -58,6 +58,7 @@ __all__ = [
     "node_input_indices",
     "save_state",
     "values_at_nodes",
+    "write_npz",
 ]
 
 #: Node coordinates read by key must match the mesh's to this fraction of its diameter.
@@ -186,12 +187,10 @@ def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1
     previous file (the message names the file as ``what PATH``).  ``before_rename(f)``
     runs after the data is in the temporary file (a test hook).
     """
-    path = Path(path)
     values = layout.gather()
-    failure = None
+    arrays: dict[str, Any] = {}
     if layout.comm.rank == 0:
         assert values is not None and layout.keys is not None and layout.x is not None
-        arrays: dict[str, Any] = {}
         if meta is not None:
             arrays["meta"] = np.array(json.dumps(meta(), default=str))
         arrays["mesh"] = np.array(json.dumps(mesh_fingerprint(layout.mesh)))
@@ -200,6 +199,22 @@ def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1
         arrays.update(values)
         if t is not None:
             arrays["t"] = np.float64(t)
+    return write_npz(path, arrays if layout.comm.rank == 0 else None, layout.comm, what=what,
+                     before_rename=before_rename)
+
+
+def write_npz(path: str | Path, arrays: dict[str, Any] | None, comm: MPI.Comm, *,
+              what: str = "", before_rename: Callable[[BinaryIO], None] | None = None) -> Path:
+    """Rank 0 writes ``arrays`` (None on the other ranks) to ``path`` atomically.
+
+    Collective: a failure raises :class:`femhomog.FemhomogError` on every rank and
+    leaves the previous file (the message names it as ``what PATH``).
+    ``before_rename(f)`` runs after the data is in the temporary file (a test hook).
+    """
+    path = Path(path)
+    failure = None
+    if comm.rank == 0:
+        assert arrays is not None
 
         def dump(f: BinaryIO) -> None:
             np.savez(f, **arrays)
@@ -210,7 +225,7 @@ def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1
             write_atomic(path, dump)
         except OSError as exc:
             failure = f"cannot write {what + ' ' if what else ''}{path}: {exc.strerror or exc}"
-    _collective(layout.comm, failure, FemhomogError)
+    _collective(comm, failure, FemhomogError)
     return path
 
 

@@ -33,16 +33,14 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from femhomog import (
-    FemhomogError,
     _fenicsx,  # noqa: F401  (must precede dolfinx / petsc4py)
 )
 
 # isort: split
 from petsc4py import PETSc
 
-from femhomog.io.output import write_atomic
 from femhomog.periodic import mesh_bounding_box
-from femhomog.timestepping.state import values_at_nodes
+from femhomog.timestepping.state import values_at_nodes, write_npz
 from femhomog.wave.fine_scale import FineScaleWave
 
 __all__ = ["restore_fine_state", "save_fine_state"]
@@ -65,26 +63,12 @@ def save_fine_state(path: str | Path, wave: FineScaleWave, vectors: Mapping[str,
     for name, vec in vectors.items():
         wave.to_function(vec, u)
         gathered[name] = wave.comm.gather(u.x.array[:n_owned].copy(), root=0)
-    failure = None
+    arrays: dict[str, Any] | None = None
     if wave.comm.rank == 0:
         assert xs is not None
-        arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta(), default=str)),
-                                  "x": np.concatenate(xs)}
+        arrays = {"meta": np.array(json.dumps(meta(), default=str)), "x": np.concatenate(xs)}
         arrays.update({name: np.concatenate(parts) for name, parts in gathered.items()})
-
-        def dump(f: BinaryIO) -> None:
-            np.savez(f, **arrays)
-            if before_rename is not None:
-                before_rename(f)
-
-        try:
-            write_atomic(path, dump)
-        except OSError as exc:
-            failure = f"cannot write checkpoint {path}: {exc.strerror or exc}"
-    failure = wave.comm.bcast(failure, root=0)
-    if failure is not None:
-        raise FemhomogError(failure)
-    return path
+    return write_npz(path, arrays, wave.comm, what="checkpoint", before_rename=before_rename)
 
 
 def _representatives(wave: FineScaleWave) -> np.ndarray:
