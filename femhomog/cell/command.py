@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from femhomog.cell.config import CELL_SCHEMA
-from femhomog.io.job import Job
+from femhomog.io.job import Job, run_stats_line
 
 __all__ = ["CELL_JOB", "format_cell_summary"]
 
@@ -44,16 +44,9 @@ def format_cell_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
         for r in range(1, order + 1):
             g = np.asarray(summary[f"g{2 * r}"])
             lines.append(f"  S(g^{2 * r}): order {g.ndim}, max |entry| {np.abs(g).max():.6e}")
-    stats = []
-    if "dofs" in summary:
-        ranks = summary.get("ranks")
-        on = f" on {ranks} rank{'s' if ranks != 1 else ''}" if ranks is not None else ""
-        stats.append(f"dofs {summary['dofs']:,}{on}" if isinstance(summary["dofs"], int)
-                     else f"dofs {summary['dofs']}{on}")
-    if "wall_time_s" in summary:
-        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
+    stats = run_stats_line(summary, dofs=True)
     if stats:
-        lines.append(", ".join(stats))
+        lines.append(stats)
     lines.append(f"tensors: {summary.get('tensors_json', out_dir / 'tensors.json')}")
     return "\n".join(lines)
 

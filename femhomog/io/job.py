@@ -16,7 +16,7 @@ from typing import Any
 
 from femhomog.io.schema import Schema
 
-__all__ = ["Job"]
+__all__ = ["Job", "run_stats_line"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,22 @@ class Job:
         """Import and return the ``run`` function."""
         module, _, name = self.run.partition(":")
         return getattr(import_module(module), name)
+
+
+def run_stats_line(summary: Mapping[str, Any], dofs: bool = False) -> str | None:
+    """``"[dofs N on ]R ranks, wall time T s"`` of a job summary (None if it has neither).
+
+    The closing line every job's summary shares; ``dofs``: lead with ``summary["dofs"]``.
+    """
+    stats = []
+    ranks = summary.get("ranks")
+    on = f"{ranks} rank{'s' if ranks != 1 else ''}" if ranks is not None else None
+    if dofs and "dofs" in summary:
+        n = summary["dofs"]
+        stats.append((f"dofs {n:,}" if isinstance(n, int) else f"dofs {n}")
+                     + (f" on {on}" if on else ""))
+    elif on:
+        stats.append(on)
+    if "wall_time_s" in summary:
+        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
+    return ", ".join(stats) or None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from femhomog.io.job import Job
+from femhomog.io.job import Job, run_stats_line
 from femhomog.micromag.config import LLG_SCHEMA
 
 __all__ = ["LLG_JOB", "format_llg_summary"]
@@ -32,13 +32,9 @@ def format_llg_summary(summary: Mapping[str, Any], out_dir: Path) -> str:
     if row:
         lines.append(f"<m> = ({row['mx']:.8f}, {row['my']:.8f}, {row['mz']:.8f}), "
                      f"E_total = {row['E_total']:.10g}, max||m|-1| = {row['norm_dev']:.1e}")
-    stats = []
-    if "ranks" in summary:
-        stats.append(f"{summary['ranks']} rank{'s' if summary['ranks'] != 1 else ''}")
-    if "wall_time_s" in summary:
-        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
+    stats = run_stats_line(summary)
     if stats:
-        lines.append(", ".join(stats))
+        lines.append(stats)
     lines.append(f"averages: {out_dir / 'averages.csv'}")
     lines.append(f"run: {summary.get('run_json', out_dir / 'run.json')}")
     return "\n".join(lines)

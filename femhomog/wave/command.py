@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from femhomog.io.job import Job
+from femhomog.io.job import Job, run_stats_line
 from femhomog.wave.config import WAVE_SCHEMA
 
 __all__ = ["WAVE_JOB", "format_wave_summary"]
@@ -38,13 +38,9 @@ def format_wave_summary(summary: Mapping[str, Any], out_dir: Path,
     files = summary.get("files", {})
     if files.get("errors"):
         lines.append(f"errors: {out_dir / files['errors']}")
-    stats = []
-    if "ranks" in summary:
-        stats.append(f"{summary['ranks']} rank{'s' if summary['ranks'] != 1 else ''}")
-    if "wall_time_s" in summary:
-        stats.append(f"wall time {float(summary['wall_time_s']):.2f} s")
+    stats = run_stats_line(summary)
     if stats:
-        lines.append(", ".join(stats))
+        lines.append(stats)
     lines.append(f"run: {summary.get('run_json', out_dir / 'run.json')}")
     return "\n".join(lines)
 
