@@ -78,6 +78,21 @@ def test_spin_run_columns_and_restart(tmp_path: Path) -> None:
     assert rows(part / "averages.csv") == table
 
 
+def test_computed_potential_equals_the_expression(tmp_path: Path) -> None:
+    """Electrodes phi(0) = 0, phi(1) = -0.5 and sigma = 2: the potential is BASE's -0.5 x,
+    so the run equals the expression's; current = "computed" is the source j = 1."""
+    given, computed = tmp_path / "given", tmp_path / "computed"
+    for out, text in ((given, with_spin("current = [1.0]")),
+                      (computed, with_spin('potential = "computed"') + "electrodes = "
+                       "{1 = 0.0, 2 = -0.5}\nsigma = 2.0\ncurrent = \"computed\"\n")):
+        (tmp_path / "job.toml").write_text(text)
+        assert main(["llg", str(tmp_path / "job.toml"), "--out", str(out), "-q"]) == 0
+    a, b = rows(given / "averages.csv"), rows(computed / "averages.csv")
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b, strict=True):
+        assert all(rb[k] == pytest.approx(ra[k], rel=1e-8, abs=1e-11) for k in ra)
+
+
 def test_template_without_spin_is_unchanged_but_lists_it(capsys) -> None:
     assert main(["llg", "--print-config"]) == 0
     text = capsys.readouterr().out
@@ -94,6 +109,14 @@ def test_template_without_spin_is_unchanged_but_lists_it(capsys) -> None:
     ("mode = \"steady\"", "spin.mode must be one of 'dynamic', 'quasistatic'"),
     ("magnet = [1]", "spin.magnet selects cell tags: it needs mesh.file or mesh.builder"),
     ("potential = \"x[0] +\"", "spin.potential"),
+    ('potential = "computed"', 'spin.potential = "computed" needs spin.electrodes'),
+    ("electrodes = {1 = 1.0}", 'spin.electrodes is for spin.potential = "computed"'),
+    ('current = "computed"', 'spin.current = "computed" is for spin.potential = "computed"'),
+    ("sigma = 0.0", "spin.sigma must be > 0, got 0.0"),
+    ('potential = "computed"\nelectrodes = {1 = 0.0}\nsigma = {1 = 1.0}',
+     "spin.sigma per cell tag needs mesh.file or mesh.builder"),
+    ("electrodes = {}", "spin.electrodes must name at least one electrode"),
+    ("electrodes = {a = 1.0}", "spin.electrodes: keys must be integer tags"),
 ])
 def test_bad_spin_input_at_load(tmp_path: Path, change: str, needle: str) -> None:
     cfg = tmp_path / "job.toml"
@@ -114,6 +137,8 @@ def test_periodic_box_with_spin_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("change", "needle"), [
     ("dirichlet = {7 = [0, 0, 1]}", "unknown facet tag 7 for a spin Dirichlet condition"),
     ("D = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]", "spin.D must be a 1 x 1"),
+    ('potential = "computed"\nelectrodes = {1 = 0.0, 9 = 1.0}',
+     "unknown facet tag 9 for an electrode"),
 ])
 def test_bad_spin_input_on_the_mesh(tmp_path: Path, capsys, change: str, needle: str) -> None:
     cfg = tmp_path / "job.toml"

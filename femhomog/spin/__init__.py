@@ -3,6 +3,7 @@ coupled to the magnetization m of a magnet inside it (Boltzmann-LLG paper, Sect.
 
 ``transport``  (4.5) for rho (Slotboom form: positive, mass-conserving) and (4.6) for s
                (conservative drift, sharp magnet indicator, implicit steps, quasi-static)
+``potential``  phi of the current equation div(sigma grad phi) = 0 with electrode values
 ``transfer``   m on the magnet (sub)mesh <-> the conductor's spaces, exact nodal copies
 ``coupled``    the pair (m, s) with rho: problem and integrator of the time-stepping layer
 ``build``      the ``[spin]`` section of the LLG job -> the coupled problem and integrator
@@ -21,6 +22,7 @@ _LAZY = {
     "ChargeTransport": "transport",
     "magnet_indicator": "transport",
     "SCHEMES": "transport",
+    "CurrentPotential": "potential",
     "MagnetTransfer": "transfer",
     "magnet_submesh": "transfer",
     "MODES": "coupled",
@@ -29,7 +31,8 @@ _LAZY = {
     "SpinLLGProblem": "coupled",
 }
 
-__all__ = ["MODES", "SCHEMES", "ChargeTransport", "CoupledStepInfo", "MagnetTransfer",
+__all__ = ["MODES", "SCHEMES", "ChargeTransport", "CoupledStepInfo", "CurrentPotential",
+           "MagnetTransfer",
            "SpinLLGIntegrator", "SpinLLGProblem", "SpinTransport", "magnet_indicator",
            "magnet_submesh"]
 

@@ -25,9 +25,11 @@ import dolfinx.mesh
 
 from femhomog.coefficients import CellCoefficient
 from femhomog.io.values import parse_variable_expression
+from femhomog.micromag.config.spin import COMPUTED
 from femhomog.micromag.problem import LLGProblem
 from femhomog.periodic import mesh_bounding_box
 from femhomog.spin.coupled import SpinLLGIntegrator, SpinLLGProblem
+from femhomog.spin.potential import CurrentPotential
 from femhomog.spin.transport import ChargeTransport, SpinTransport
 
 __all__ = ["Conductor", "box_facet_tags", "build_spin", "wrap_integrator"]
@@ -96,13 +98,27 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
                length_scale: float = 1.0) -> SpinLLGProblem:
     """The spin transport of the ``[spin]`` section ``sc`` coupled to ``llg`` (collective).
 
-    ``llg.m`` must hold ``m(0)``.  Raises ConfigError (on every rank) for unknown cell or
-    facet tags and a ``D`` that is not positive definite on the mesh.
+    ``llg.m`` must hold ``m(0)``.  ``potential = "computed"`` solves the current equation
+    once (:class:`~femhomog.spin.potential.CurrentPotential`; ``current = "computed"``
+    is its ``j = -sigma grad phi``).  Raises ConfigError (on every rank) for unknown cell
+    or facet tags (magnet, injection, electrodes) and a ``D`` that is not positive
+    definite on the mesh.
     """
     mesh = conductor.mesh
     dim = mesh.topology.dim
-    potential = None
-    if sc.potential is not None:
+    potential, current = None, sc.current
+    if sc.potential == COMPUTED:
+        # the quasi-static potential of the electrodes (femhomog.spin.potential)
+        solver = CurrentPotential(mesh, facet_tags=conductor.facet_tags,
+                                  cell_tags=conductor.cell_tags,
+                                  electrodes={int(k): v for k, v in sc.electrodes.items()},
+                                  sigma=1.0 if sc.sigma is None else sc.sigma,
+                                  solver=sc.solver, rtol=min(sc.rtol, 1e-12))
+        potential = solver.solve()
+        if current == COMPUTED:
+            current = solver.current
+        solver.destroy()
+    elif sc.potential is not None:
         Q = dolfinx.fem.functionspace(mesh, ("Lagrange", 2))
         potential = dolfinx.fem.Function(Q, name="phi")
         potential.interpolate(_scalar(sc.potential, "spin.potential", dim, length_scale))
@@ -111,7 +127,7 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
     D = _diffusion(sc.D, dim)
     spin = SpinTransport(mesh, cell_tags=conductor.cell_tags, magnet_tags=sc.magnet,
                          facet_tags=conductor.facet_tags, D=D, tau_sf=sc.tau_sf,
-                         tau_ex=sc.tau_ex, potential=potential, current=sc.current,
+                         tau_ex=sc.tau_ex, potential=potential, current=current,
                          dirichlet=dirichlet,
                          scheme=sc.scheme, solver=sc.solver, rtol=sc.rtol)
     spin.set_state(_field(sc.initial, "spin.initial", dim, length_scale))

@@ -44,6 +44,7 @@ from femhomog.micromag.config.run import (
     RelaxSection,
     TimeSection,
 )
+from femhomog.micromag.config.spin import COMPUTED as SPIN_COMPUTED
 from femhomog.micromag.config.spin import SPIN_MODES, SPIN_SCHEMES, SpinSection
 from femhomog.micromag.config.values import read_homogenized_matrix
 
@@ -210,6 +211,24 @@ def _check_initial_expressions(values: dict[str, dict[str, Any]], raw: dict[str,
                                       what=f"initial.expressions[{i}]")
 
 
+def _check_spin_potential(spin: dict[str, Any], mesh: dict[str, Any]) -> None:
+    """``potential = "computed"`` has electrodes; ``electrodes``, ``sigma`` and
+    ``current = "computed"`` need it."""
+    computed = spin["potential"] == SPIN_COMPUTED
+    if computed and not spin["electrodes"]:
+        raise ConfigError('spin.potential = "computed" needs spin.electrodes = {facet tag = '
+                          'potential, ...} (at least one electrode)')
+    for key, given in (("electrodes", spin["electrodes"] is not None),
+                       ("sigma", spin["sigma"] is not None),
+                       ('current = "computed"', spin["current"] == SPIN_COMPUTED)):
+        if given and not computed:
+            raise ConfigError(f'spin.{key} is for spin.potential = "computed" (got '
+                              f'potential = {spin["potential"]!r})')
+    if isinstance(spin["sigma"], dict) and mesh["file"] is None and mesh["builder"] is None:
+        raise ConfigError("spin.sigma per cell tag needs mesh.file or mesh.builder (a box has "
+                          "no cell tags)")
+
+
 def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     """``[spin]`` needs a free (non-periodic) conductor, fixed steps, cell tags for a
     magnet region; its expressions parse."""
@@ -232,12 +251,14 @@ def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     if isinstance(spin["D"], dict) and mesh["file"] is None and mesh["builder"] is None:
         raise ConfigError("spin.D per cell tag needs mesh.file or mesh.builder (a box has no "
                           "cell tags)")
+    _check_spin_potential(spin, mesh)
     dim = _expression_dim(values)
-    if spin["current"] is not None and mesh["dim"] is not None and len(spin["current"]) != dim:
+    if (isinstance(spin["current"], list) and mesh["dim"] is not None
+            and len(spin["current"]) != dim):
         raise ConfigError(f"spin.current must have {dim} entries (mesh.dim = {dim}), got "
                           f"{len(spin['current'])}")
     for key in ("potential", "rho_initial"):
-        if spin[key] is not None:
+        if spin[key] is not None and not (key == "potential" and spin[key] == SPIN_COMPUTED):
             parse_variable_expression(spin[key], "x", dim, what=f"spin.{key}")
     for i, entry in enumerate(spin["initial"]):
         parse_variable_expression(entry, "x", dim, what=f"spin.initial[{i}]")

@@ -24,7 +24,10 @@ from femhomog.io.schema import (
 )
 from femhomog.micromag.config.values import convert_expressions3
 
-__all__ = ["SPIN_MODES", "SPIN_SCHEMES", "SpinSection"]
+__all__ = ["COMPUTED", "SPIN_MODES", "SPIN_SCHEMES", "SpinSection"]
+
+#: ``potential`` and ``current``: from the current equation with ``electrodes``.
+COMPUTED = "computed"
 
 SPIN_MODES = ("dynamic", "quasistatic")
 SPIN_SCHEMES = ("backward_euler", "crank_nicolson", "bdf2")
@@ -103,6 +106,44 @@ def convert_numbers(value: Any, key: str) -> list[float]:
     return [float(v) for v in value]
 
 
+def convert_electrodes(value: Any, key: str) -> dict[str, float]:
+    """``{facet tag: potential}`` (numbers), at least one."""
+    if not isinstance(value, dict):
+        raise TypeError
+    if not value:
+        raise ConfigError(f"{key} must name at least one electrode, e.g. {{31 = 0.0, 32 = 1.0}}")
+    out = {}
+    for k, v in value.items():
+        if not (is_number(v) and math.isfinite(v)):
+            raise ConfigError(f"{key}.{k} must be a finite number (the electrode's potential), "
+                              f"got {show(v)}")
+        out[str(_tag(k, key))] = float(v)
+    return out
+
+
+def convert_conductivity(value: Any, key: str) -> float | dict[str, float]:
+    """``sigma``: a number > 0 or a table ``{cell tag: number > 0}``."""
+    def positive(v: Any, where: str) -> float:
+        if not (is_number(v) and math.isfinite(v) and v > 0):
+            raise ConfigError(f"{where} must be > 0, got {show(v)}")
+        return float(v)
+
+    if isinstance(value, dict):
+        if not value:
+            raise ConfigError(f"{key} must not be an empty table")
+        return {str(_tag(k, key)): positive(v, f"{key}.{k}") for k, v in value.items()}
+    if is_number(value):
+        return positive(value, key)
+    raise TypeError
+
+
+def convert_current(value: Any, key: str) -> list[float] | str:
+    """``current``: ``d`` numbers, or ``"computed"`` (``j = -sigma grad phi``)."""
+    if value == COMPUTED:
+        return COMPUTED
+    return convert_numbers(value, key)
+
+
 def convert_expression(value: Any, key: str) -> float | str:
     if is_number(value) and math.isfinite(value):
         return float(value)
@@ -139,14 +180,27 @@ class SpinSection:
     coupling: float = option(real(), 1.0, "c_s: the field c_s s acting on m.")
     potential: float | str | None = option(
         Validator("a number or an expression in x", convert_expression), None,
-        "Electric potential phi(x) (expression in x[0], x[1], x[2]) driving the drift; none: "
-        "no drift.", example="-0.5*x[0]", commented=True,
+        "Electric potential phi(x) (expression in x[0], x[1], x[2]) driving the drift, or "
+        "\"computed\": the solution of div(sigma grad phi) = 0 with the electrodes' values "
+        "and zero normal current elsewhere; none: no drift.", example="-0.5*x[0]",
+        commented=True,
     )
-    current: list[float] | None = option(
-        Validator("a list of d numbers", convert_numbers), None,
+    electrodes: dict[str, float] | None = option(
+        Validator("a table {facet tag: potential}", convert_electrodes), None,
+        "potential = \"computed\": phi on the facets with these tags, e.g. "
+        "{31 = 0.0, 32 = 1.0}.", example={"1": 0.0, "2": 1.0}, commented=True,
+    )
+    sigma: float | dict[str, float] | None = option(
+        Validator("a number > 0 or a table {cell tag: number > 0}", convert_conductivity),
+        None, "potential = \"computed\": conductivity, a number or per region a table "
+        "{cell tag: number}; none: 1.", example=1.0, commented=True,
+    )
+    current: list[float] | str | None = option(
+        Validator("a list of d numbers or \"computed\"", convert_current), None,
         "Polarized current j: the spin current m (x) j on magnet cells (Zhang-Levy-Fert's "
         "(beta mu_B/e) m (x) j_e; nondimensional: femhomog.spin.units SpinParameters.source "
-        "times j_e in A/m^2); none: no source.", example=[1.0, 0.0, 0.0], commented=True,
+        "times j_e in A/m^2); \"computed\": j = -sigma grad phi of the computed potential; "
+        "none: no source.", example=[1.0, 0.0, 0.0], commented=True,
     )
     initial: list[float | str] = option(
         Validator("a list of 3 numbers or expressions in x", convert_expressions3),
@@ -181,6 +235,6 @@ class SpinSection:
         "tags, e.g. {1 = [0, 0, 1]}.",
     )
     solver: str = option(choice("iterative", "direct"), "iterative",
-                         "Linear solver of s and rho: iterative (GMRES + ILU/block Jacobi) | "
-                         "direct (MUMPS).")
+                         "Linear solver of s and rho: iterative (GMRES + ILU/block Jacobi; the "
+                         "computed phi: CG + GAMG) | direct (MUMPS).")
     rtol: float = option(real(0, 1), 1e-10, "Relative tolerance of the iterative solver.")
