@@ -44,6 +44,7 @@ TOML_DEMOS = sorted(p.relative_to(DEMOS) for p in DEMOS.rglob("*.toml"))
 PY_OUTPUTS = {
     "ll_homogenization.py": ["rates.csv", "corrected.csv", "convergence.csv", "summary.json"],
     "sp3.py": ["sp3.csv", "sp3.json"],
+    "spin_valve.py": ["spin_valve_forward.csv", "spin_valve_reverse.csv", "spin_valve.png"],
 }
 
 #: CI-sized forms of the TOML demos (``--set`` overrides; seconds instead of minutes).

@@ -193,6 +193,25 @@ def test_precession_acts_on_magnet_cells_only():
     assert abs(rate - (0.5 + 0.5 / n)) > 0.02
 
 
+def test_pinned_layer_acts_as_a_magnet_with_fixed_m():
+    """A pinned region with m = e_z (precession and polarized source) gives the s of the
+    same region as the magnet with m = e_z; the magnet elsewhere with m = 0 adds nothing."""
+    results = []
+    for pinned in (False, True):
+        mesh = dolfinx.mesh.create_unit_square(MPI.COMM_SELF, 8, 8)
+        kw = ({"magnet_tags": [1], "pinned": {2: [0.0, 0.0, 2.0]}} if pinned
+              else {"magnet_tags": [2]})
+        spin = SpinTransport(mesh, cell_tags=half_magnet_tags(mesh), current=[1.0, 0.5],
+                             potential=0.3 * ufl.SpatialCoordinate(mesh)[0], **kw)
+        spin.set_magnetization([0.0, 0.0, 0.0] if pinned else [0.0, 0.0, 1.0])
+        spin.set_state(lambda x: np.vstack([1.0 + 0 * x[0], x[1], 0 * x[0]]))
+        for _ in range(3):
+            spin.step(0.1)
+        results.append(spin.s.x.array.copy())  # the same mesh: the same dofs
+    assert np.abs(results[0][2::3]).max() > 1e-2  # the source polarizes along z
+    assert np.allclose(results[0], results[1], rtol=1e-9, atol=1e-12)
+
+
 # ------------------------------------------------------------------ parallel and errors
 @pytest.mark.mpi
 def test_parallel_equals_serial():
@@ -223,5 +242,11 @@ def test_bad_input():
         SpinTransport(mesh, facet_tags=left_facet_tags(mesh), dirichlet={3: [1, 0, 0]})
     with pytest.raises(ConfigError, match="spin D"):
         SpinTransport(mesh, D=CellCoefficient.from_expression([["1", "2"], ["2", "1"]], 2))
+    with pytest.raises(ConfigError, match="pinned cell tag 2 must be a tag of the mesh"):
+        SpinTransport(mesh, cell_tags=half_magnet_tags(mesh), magnet_tags=[2],
+                      pinned={2: [1, 0, 0]})
+    with pytest.raises(ConfigError, match="pinned magnetization of tag 1"):
+        SpinTransport(mesh, cell_tags=half_magnet_tags(mesh), magnet_tags=[2],
+                      pinned={1: [0, 0, 0]})
     with pytest.raises(ConfigError, match="spin scheme"):
         SpinTransport(mesh, scheme="rk4")

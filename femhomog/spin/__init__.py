@@ -1,8 +1,9 @@
 """Spin drift-diffusion: charge density rho and spin accumulation s on a conductor,
 coupled to the magnetization m of a magnet inside it (Boltzmann-LLG paper, Sect. 4).
 
-``transport``  (4.5) for rho (Slotboom form: positive, mass-conserving) and (4.6) for s
-               (conservative drift, sharp magnet indicator, implicit steps, quasi-static)
+``transport``  (4.6) for s (conservative drift, sharp magnet indicator, pinned layers,
+               implicit steps, quasi-static)
+``charge``     (4.5) for rho (Slotboom form: positive, mass-conserving)
 ``potential``  phi of the current equation div(sigma grad phi) = 0 with electrode values
 ``transfer``   m on the magnet (sub)mesh <-> the conductor's spaces, exact nodal copies
 ``coupled``    the pair (m, s) with rho: problem and integrator of the time-stepping layer
@@ -19,7 +20,7 @@ from typing import Any
 
 _LAZY = {
     "SpinTransport": "transport",
-    "ChargeTransport": "transport",
+    "ChargeTransport": "charge",
     "magnet_indicator": "transport",
     "SCHEMES": "transport",
     "CurrentPotential": "potential",

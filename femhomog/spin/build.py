@@ -28,9 +28,10 @@ from femhomog.io.values import parse_variable_expression
 from femhomog.micromag.config.spin import COMPUTED
 from femhomog.micromag.problem import LLGProblem
 from femhomog.periodic import mesh_bounding_box
+from femhomog.spin.charge import ChargeTransport
 from femhomog.spin.coupled import SpinLLGIntegrator, SpinLLGProblem
 from femhomog.spin.potential import CurrentPotential
-from femhomog.spin.transport import ChargeTransport, SpinTransport
+from femhomog.spin.transport import SpinTransport
 
 __all__ = ["Conductor", "box_facet_tags", "build_spin", "wrap_integrator"]
 

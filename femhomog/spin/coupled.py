@@ -55,8 +55,9 @@ from mpi4py import MPI
 
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.terms import SpinTorque
+from femhomog.spin.charge import ChargeTransport
 from femhomog.spin.transfer import MagnetTransfer
-from femhomog.spin.transport import ChargeTransport, SpinTransport
+from femhomog.spin.transport import SpinTransport
 
 __all__ = ["MODES", "CoupledStepInfo", "SpinLLGIntegrator", "SpinLLGProblem"]
 

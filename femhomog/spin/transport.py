@@ -1,16 +1,18 @@
-"""Spin and charge drift-diffusion on a conductor (Boltzmann-LLG paper, Sect. 4, (4.5)-(4.6)).
+"""Spin drift-diffusion on a conductor (Boltzmann-LLG paper, Sect. 4, (4.4), (4.6)).
 
 On a conductor ``C`` containing a magnet ``M`` (a set of cell tags of the conductor mesh):
 
-    d_t rho - div(D (grad rho + rho grad phi)) = 0                                    (4.5)
     d_t s   - div(D (grad s_k + s_k grad phi)) = -(2/tau_ex) chi_M m x s - s/tau_sf   (4.6)
 
 with ``chi_M`` the sharp indicator of the magnet cells (``m = 0`` outside ``M``), ``D`` a
-number or an SPD matrix per region, and ``phi`` a given potential.  The boundary condition
-is zero total flux ``J.n = 0``, ``J = -D (grad s + s grad phi)`` (natural in the
-conservative weak form below: the drift's boundary term is part of the flux, so with
-``grad phi . n != 0`` this is the Robin condition it must be), or a Dirichlet value of
-``s`` (spin injection) on tagged facets.
+number or an SPD matrix per region, and ``phi`` a given or computed potential
+(:mod:`femhomog.spin.potential`).  The boundary condition is zero total flux
+``J.n = 0``, ``J = -D (grad s + s grad phi)`` ((4.4); natural in the conservative weak
+form below: the drift's boundary term is part of the flux, so with ``grad phi . n != 0``
+this is the Robin condition it must be), or a Dirichlet value of ``s`` (spin injection)
+on tagged facets.  Pinned magnetic layers (a spin valve's reference layer) add their
+fixed magnetization to ``chi_M m`` cellwise; the charge density of (4.5) is
+:mod:`femhomog.spin.charge`.
 
 Discretization
 --------------
@@ -28,12 +30,6 @@ conductor space: in a magnet cell every node of the cell is a magnet node, so
 ``chi_M m`` equals ``m`` there exactly, and it vanishes in every other cell.  Interpolating
 ``m`` alone onto the conductor (without ``chi_M``) would smear it over the interface
 elements (DESIGN.md).  ``quasi_static`` solves the steady problem for the current ``m``.
-
-``rho``: the same flux written with the Slotboom variable ``u = e^phi rho``,
-``J = -D e^{-phi} grad u``, with a lumped (vertex-quadrature) mass.  With P1 elements on a
-non-obtuse mesh the backward-Euler matrix is then an M-matrix, so ``rho`` stays positive;
-``rho = C e^{-phi}`` (``u`` constant) is an exact discrete steady state, and the lumped
-mass ``sum_i m_i rho_i`` is conserved exactly by every step (the test function 1).
 
 Nondimensional throughout (the seed's system); SI parameters are converted once in
 :mod:`femhomog.spin.units`.
@@ -62,7 +58,7 @@ from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
 
-__all__ = ["SCHEMES", "ChargeTransport", "SpinTransport", "magnet_indicator"]
+__all__ = ["SCHEMES", "SpinTransport", "magnet_indicator"]
 
 #: Implicit schemes and their order in time.
 SCHEMES = {"backward_euler": 1, "crank_nicolson": 2, "bdf2": 2}
@@ -174,6 +170,11 @@ class SpinTransport:
         Polarized current ``j``: the spin current ``chi_M m (x) j`` is added to the flux
         (Zhang-Levy-Fert's ``(beta mu_B/e) m (x) j_e``, :mod:`femhomog.spin.units`), so
         ``d_t s`` gains ``-div(chi_M m (x) j)``; ``d`` numbers or a UFL vector; None: none.
+    pinned
+        ``{cell tag: m}``: conducting magnetic regions whose magnetization is fixed (the
+        reference layer of a spin valve), not evolved by LLG: their precession and
+        polarized source use the unit vector ``m`` (sharp, cellwise).  Must not overlap
+        ``magnet_tags``; needs ``cell_tags``.
     degree
         1 or 2.
     dirichlet
@@ -197,6 +198,7 @@ class SpinTransport:
         tau_ex: float = 1.0,
         potential: Any = None,
         current: Any = None,
+        pinned: Mapping[int, Sequence[float]] | None = None,
         degree: int = 1,
         dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
         scheme: str = "backward_euler",
@@ -219,6 +221,7 @@ class SpinTransport:
         self.tau_ex = float(tau_ex)
         self.D, D_ufl = _diffusion(D, mesh, cell_tags)
         self.chi = magnet_indicator(mesh, cell_tags, magnet_tags)
+        self.m_pinned = self._pinned(pinned or {}, cell_tags, magnet_tags)
         element = basix.ufl.element("Lagrange", mesh.basix_cell(), degree, shape=(3,))
         self.V = dolfinx.fem.functionspace(mesh, element)
         self.s = dolfinx.fem.Function(self.V, name="s")
@@ -240,7 +243,7 @@ class SpinTransport:
         inv_sf = 0.0 if np.isinf(self.tau_sf) else 1.0 / self.tau_sf
         L_form = ufl.inner(_flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
         if inv_ex:
-            L_form += inv_ex * self.chi * ufl.inner(ufl.cross(self.m, s), w) * ufl.dx
+            L_form += inv_ex * ufl.inner(ufl.cross(self._magnetization(), s), w) * ufl.dx
         if inv_sf:
             L_form += inv_sf * ufl.inner(s, w) * ufl.dx
         # one bilinear and one linear form serve every scheme and the steady problem:
@@ -275,7 +278,39 @@ class SpinTransport:
             if vec.shape != (dim,) or not np.all(np.isfinite(vec)):
                 raise ConfigError(f"spin current must be {dim} finite numbers, got {current!r}")
             current = dolfinx.fem.Constant(self.mesh, vec)
-        return self.chi * ufl.inner(ufl.outer(self.m, current), ufl.grad(w)) * ufl.dx
+        return ufl.inner(ufl.outer(self._magnetization(), current), ufl.grad(w)) * ufl.dx
+
+    def _magnetization(self) -> Any:
+        """``chi_M m`` plus the pinned layers' fixed ``m`` (zero in every other cell)."""
+        if self.m_pinned is None:
+            return self.chi * self.m
+        return self.chi * self.m + self.m_pinned
+
+    def _pinned(self, pinned: Mapping[int, Sequence[float]],
+                cell_tags: dolfinx.mesh.MeshTags | None,
+                magnet_tags: Sequence[int] | None) -> dolfinx.fem.Function | None:
+        """DG0 vector function: the fixed unit ``m`` on the pinned cells, 0 elsewhere."""
+        if not pinned:
+            return None
+        if cell_tags is None or magnet_tags is None:
+            raise ConfigError("pinned magnetic layers need the conductor's cell tags and "
+                              "magnet_tags (the pinned cells are not part of the magnet)")
+        known = set(np.unique(np.concatenate(self.comm.allgather(cell_tags.values))).tolist())
+        Q = dolfinx.fem.functionspace(self.mesh, ("DG", 0, (3,)))
+        m_pinned = dolfinx.fem.Function(Q, name="m_pinned")
+        values = m_pinned.x.array.reshape(-1, 3)
+        for tag, vec in pinned.items():
+            v = np.asarray(vec, dtype=float).reshape(-1)
+            if int(tag) not in known or int(tag) in magnet_tags:
+                raise ConfigError(f"pinned cell tag {tag} must be a tag of the mesh "
+                                  f"({sorted(known)}) outside the magnet {list(magnet_tags)}")
+            if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0:
+                raise ConfigError(f"pinned magnetization of tag {tag} must be a non-zero "
+                                  f"3-vector, got {vec!r}")
+            cells = cell_tags.indices[cell_tags.values == int(tag)]
+            values[Q.dofmap.list[cells, 0]] = v / np.linalg.norm(v)
+        m_pinned.x.scatter_forward()
+        return m_pinned
 
     def _dirichlet(self, values: Mapping[int, Any], facet_tags: dolfinx.mesh.MeshTags | None
                    ) -> list[dolfinx.fem.DirichletBC]:
@@ -439,86 +474,3 @@ class SpinTransport:
         self._ksp.destroy()
         if self._A is not None:
             self._A.destroy()
-
-
-class ChargeTransport:
-    """The charge density ``rho`` of (4.5), positivity- and mass-preserving (Slotboom form).
-
-    Parameters
-    ----------
-    mesh, cell_tags, D
-        As :class:`SpinTransport`.
-    potential
-        ``phi`` as a UFL expression or Function (None: pure diffusion).
-    solver, rtol
-        As :class:`SpinTransport`.
-
-    Notes
-    -----
-    The unknown is ``u = e^phi rho`` (P1), the step backward Euler with a lumped mass:
-    ``(e^-phi (u - u_old)/dt, w)_lumped + (D e^-phi grad u, grad w) = 0``.  ``rho`` is
-    ``e^-phi u`` at the nodes (:attr:`rho`).
-    """
-
-    def __init__(self, mesh: dolfinx.mesh.Mesh, *, cell_tags: dolfinx.mesh.MeshTags | None = None,
-                 D: CellCoefficient | float = 1.0, potential: Any = None,
-                 solver: str = "iterative", rtol: float = 1e-12) -> None:
-        self.mesh = mesh
-        self.comm: MPI.Comm = mesh.comm
-        self.D, D_ufl = _diffusion(D, mesh, cell_tags)
-        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
-        phi = potential if potential is not None else dolfinx.fem.Constant(mesh, 0.0)
-        # e^{-phi} at the nodes (the lumped mass) and in the flux
-        self.weight = dolfinx.fem.Function(self.V)
-        self.weight.interpolate(dolfinx.fem.Expression(ufl.exp(-phi),
-                                                       self.V.element.interpolation_points))
-        self.u = dolfinx.fem.Function(self.V)
-        self.rho = dolfinx.fem.Function(self.V, name="rho")
-        self._u_old = dolfinx.fem.Function(self.V)
-        u, w = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        dx_v = ufl.dx(metadata=_VERTEX)
-        self._inv_dt = dolfinx.fem.Constant(mesh, np.float64(1.0))
-        # the flux weight at quadrature points: e^{-phi} of the potential itself
-        self._a = dolfinx.fem.form(
-            self._inv_dt * self.weight * u * w * dx_v
-            + ufl.inner(_flux(D_ufl, ufl.exp(-phi) * ufl.grad(u)), ufl.grad(w)) * ufl.dx)
-        self._L = dolfinx.fem.form(self._inv_dt * self.weight * self._u_old * w * dx_v)
-        self._mass = dolfinx.fem.form(self.rho * dx_v)
-        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_rho_{id(self)}_", rtol)
-        self.t = 0.0
-
-    def set_state(self, rho0: Callable[[np.ndarray], np.ndarray] | float) -> None:
-        self.rho.interpolate(rho0 if callable(rho0) else
-                             (lambda x: np.full(x.shape[1], float(rho0))))
-        if not np.all(np.isfinite(self.rho.x.array)):
-            raise ConfigError("initial charge density contains NaN or inf")
-        self.u.x.array[:] = self.rho.x.array / self.weight.x.array
-        self.t = 0.0
-
-    def sync_from_rho(self) -> None:
-        """``u = e^phi rho`` after :attr:`rho` was set directly (e.g. from a checkpoint)."""
-        self.u.x.array[:] = self.rho.x.array / self.weight.x.array
-
-    def step(self, dt: float) -> None:
-        """One backward-Euler step (collective)."""
-        self._u_old.x.array[:] = self.u.x.array
-        self._inv_dt.value = 1.0 / dt
-        A = dolfinx.fem.petsc.assemble_matrix(self._a)
-        A.assemble()
-        b = dolfinx.fem.petsc.assemble_vector(self._L)
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        try:
-            self._ksp.solve(A, b, self.u.x.petsc_vec, f"charge step at t = {self.t:.6g}")
-        finally:
-            A.destroy()
-            b.destroy()
-        self.u.x.scatter_forward()
-        self.rho.x.array[:] = self.weight.x.array * self.u.x.array
-        self.t += dt
-
-    def mass(self) -> float:
-        """``sum_i m_i rho_i`` (lumped): conserved exactly by every step."""
-        return self.comm.allreduce(dolfinx.fem.assemble_scalar(self._mass), op=MPI.SUM)
-
-    def destroy(self) -> None:
-        self._ksp.destroy()
