@@ -8,6 +8,15 @@ equations (14) of the wave paper.
 ``chebyshev``   time-exact propagation of the space-discrete equation (Chebyshev series)
 ``effective_fe`` the effective equations (14) of order s = 0, 1 with finite elements on
                 bounded boxes (C0 interior penalty, trapezoidal rule)
+``bloch``       the same discrete fine-scale solution as ``fine_scale``/``chebyshev``,
+                exact in time, by Bloch-Floquet decomposition of the assembled operator
+                (pure numpy): on a uniform mesh of a periodic box the GLL operator
+                (K, M lumped) commutes with the translation by one period (one element
+                along an axis a does not depend on), so it splits into one small
+                Hermitian problem per Bloch wave number.  Applies to periodic boxes,
+                uniform meshes, f = 0; ``bloch_fe`` extracts the blocks from
+                ``FineScaleWave`` and maps the solution to its vectors, ``bloch_runs``
+                runs Fig. 1/Fig. 2 with it (``demos/wave_bloch.py``)
 
 Importing this package does not import dolfinx: the dolfinx classes load on first
 access, e.g. ``from femhomog.wave import FineScaleWave``.

@@ -104,15 +104,22 @@ class BlochBlocks:
         """Local nodes per axis."""
         return tuple(len(n) for n in self.nodes)
 
-    def symbol(self, q: np.ndarray) -> np.ndarray:
+    def symbol(self, q: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
         """``H(q) = sum_delta K_delta e^{i q.delta}`` for wave numbers ``q`` of shape
-        ``(n, d)``: an array ``(n, size, size)``."""
+        ``(n, d)``: an array ``(n, size, size)``; with ``scale``, ``D H(q) D`` for
+        ``D = diag(scale)``."""
         q = np.atleast_2d(q)
         size = int(np.prod(self.shape))
-        out = np.zeros((len(q), size, size), dtype=complex)
-        for delta, block in self.coupling.items():
-            out += np.exp(1j * (q @ np.asarray(delta, float)))[:, None, None] * block
-        return out
+        deltas = np.array(list(self.coupling), dtype=float)  # (n_delta, d)
+        stack = np.stack(list(self.coupling.values()))
+        if scale is not None:
+            stack = stack * scale[None, :, None] * scale[None, None, :]
+        stack = stack.reshape(len(deltas), -1)
+        angle = q @ deltas.T  # (n, n_delta); real products: cheaper than complex ones
+        out = np.empty((len(q), size * size), dtype=complex)
+        out.real = np.cos(angle) @ stack
+        out.imag = np.sin(angle) @ stack
+        return out.reshape(len(q), size, size)
 
 
 def tile_index(coords: np.ndarray, lower: Sequence[float], shifts: Sequence[float],
@@ -326,7 +333,7 @@ class BlochWave:
         lam_top = 0.0
         for start in range(0, len(keep), self.chunk):
             sel = keep[start:start + self.chunk]
-            S = self.blocks.symbol(q[sel]) / msq[None, :, None] / msq[None, None, :]
+            S = self.blocks.symbol(q[sel], 1.0 / msq)
             lam, Q = np.linalg.eigh(S)
             lam_top = max(lam_top, float(lam.max()))
             # eigenvalues of a semidefinite operator below round-off are zero
@@ -335,11 +342,11 @@ class BlochWave:
                 raise SolverError(f"negative eigenvalue {lam.min():.3e} of the Bloch blocks "
                                   "(the stiffness is not semidefinite)")
             QH = np.conj(np.swapaxes(Q, 1, 2))
-            c = [np.einsum("qij,qj->qi", QH, x[sel]) for x in w]
+            c = [(QH @ x[sel][:, :, None])[:, :, 0] for x in w]
             for out, t in zip(outs, times, strict=True):
                 cos_t, sin_t, _ = mode_propagators(lam, t)
                 y = cos_t * c[0] + (sin_t * c[1] if u1 is not None else 0.0)
-                out[sel] = np.einsum("qij,qj->qi", Q, y) / msq
+                out[sel] = (Q @ y[:, :, None])[:, :, 0] / msq
         return [np.fft.irfftn(o.reshape(half + self.blocks.shape), s=self.counts, axes=axes)
                 for o in outs]
 
@@ -360,23 +367,20 @@ def gll_grid_matrix(nodes: np.ndarray, length: float, cells: int, degree: int,
     if len(nodes) != cells * degree:
         raise ConfigError(f"expected {cells * degree} nodes, got {len(nodes)}")
     h = length / cells
-    rows, cols, vals = [], [], []
-    for k in range(cells):
-        idx = (k * degree + np.arange(degree + 1)) % len(nodes)
-        xk = nodes[k * degree + np.arange(degree)]
-        xk = np.append(xk, nodes[0] + length if k == cells - 1 else nodes[(k + 1) * degree])
-        xk = xk - xk[0]
-        pts = h * np.arange(per_cell) / per_cell
-        # Lagrange basis of the element's nodes at the grid points
-        L = np.ones((per_cell, degree + 1))
-        for j in range(degree + 1):
-            for i in range(degree + 1):
-                if i != j:
-                    L[:, j] *= (pts - xk[i]) / (xk[j] - xk[i])
-        r = k * per_cell + np.arange(per_cell)
-        rows.append(np.repeat(r, degree + 1))
-        cols.append(np.tile(idx, per_cell))
-        vals.append(L.ravel())
-    return scipy.sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
-                                    np.concatenate(cols))),
+    k = np.arange(cells)
+    idx = (k[:, None] * degree + np.arange(degree + 1)[None, :]) % len(nodes)  # (cells, p+1)
+    xk = nodes[idx]
+    xk[-1, -1] += length  # the last element ends at the periodic image of the first node
+    xk = xk - xk[:, :1]
+    pts = h * np.arange(per_cell) / per_cell
+    # Lagrange basis of each element's nodes at its grid points: (cells, per_cell, p+1)
+    L = np.ones((cells, per_cell, degree + 1))
+    for j in range(degree + 1):
+        for i in range(degree + 1):
+            if i != j:
+                L[:, :, j] *= ((pts[None, :] - xk[:, i:i + 1])
+                               / (xk[:, j:j + 1] - xk[:, i:i + 1]))
+    rows = np.repeat(np.arange(cells * per_cell), degree + 1)
+    cols = np.repeat(idx, per_cell, axis=0).ravel()
+    return scipy.sparse.csr_matrix((L.ravel(), (rows, cols)),
                                    shape=(cells * per_cell, len(nodes)))

@@ -104,11 +104,13 @@ def tile_shifts(cfg: WaveJobConfig) -> tuple[float, ...]:
                  eps / cfg.fine.cells_per_period for i in range(dim))
 
 
-def bloch_from_config(cfg: WaveJobConfig, *, chunk: int = 2048) -> BlochWave:
+def bloch_from_config(cfg: WaveJobConfig, *, shifts: Sequence[float] | None = None,
+                      chunk: int = 2048) -> BlochWave:
     """The exact propagator of the fine-scale problem of ``cfg`` (periodic box, ``f = 0``).
 
     Assembles :class:`FineScaleWave` on COMM_SELF on the box
-    ``[lower, lower + 4 s]`` (tiles :func:`tile_shifts`) and extracts its blocks.
+    ``[lower, lower + 4 s]`` (tiles ``shifts``, default :func:`tile_shifts`; whole
+    numbers of elements) and extracts its blocks.
     """
     from femhomog.wave.build import box_mesh
 
@@ -118,7 +120,7 @@ def bloch_from_config(cfg: WaveJobConfig, *, chunk: int = 2048) -> BlochWave:
     if w.source != 0.0:
         raise ConfigError("the Bloch solver integrates f = 0 only (wave.source)")
     dim = len(w.lower)
-    shifts = tile_shifts(cfg)
+    shifts = tuple(shifts) if shifts is not None else tile_shifts(cfg)
     counts = []
     for lo, hi, s in zip(w.lower, w.upper, shifts, strict=True):
         n = (hi - lo) / s
