@@ -244,7 +244,11 @@ class TangentPlaneIntegrator:
             k_form = impl[0].bilinear(u, phi)
             for term in impl[1:]:
                 k_form = k_form + term.bilinear(u, phi)
-            self._K = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(k_form))
+            # K gets exactly the sparsity of A (both from the dofmaps of V), so that the
+            # per-step A += c K is a plain axpy of the value arrays (SAME_NONZERO_PATTERN;
+            # SUBSET costs a row-by-row merge: 18 vs 1.4 ms per SP4 step at 4 nm)
+            self._K = dolfinx.fem.petsc.create_matrix(self.a_form)
+            dolfinx.fem.petsc.assemble_matrix(self._K, dolfinx.fem.form(k_form))
             self._K.assemble()
         imap = V.dofmap.index_map
         n_own = imap.size_local
@@ -383,7 +387,7 @@ class TangentPlaneIntegrator:
         A.zeroEntries()
         if self._K is not None:
             A.axpy(float(self._c_impl.value), self._K,
-                   structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+                   structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         m_nodes = m.x.array[: 3 * len(self._node_mass)].reshape(-1, 3)
         blocks = cross_matrices(m_nodes)
         blocks[:, [0, 1, 2], [0, 1, 2]] += alpha
