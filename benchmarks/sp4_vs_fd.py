@@ -201,8 +201,11 @@ def run_fem(out: Path, t_end: float, ranks: int, extra: list[str]) -> dict:
         cmd = [MPIRUN, "-n", str(ranks), *cmd]
     if out.exists():
         shutil.rmtree(out)
+    # one BLAS/OpenMP thread per rank unless the caller says otherwise (on 2 cores, 2 ranks
+    # with OpenBLAS's default of one thread per core would oversubscribe the dense product)
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **os.environ}
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         raise RuntimeError(f"femhomog run failed ({res.returncode}):\n{res.stderr[-3000:]}")
