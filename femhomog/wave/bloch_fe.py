@@ -68,8 +68,9 @@ def unknown_coordinates(wave: FineScaleWave) -> np.ndarray:
     its periodic image, which these functions share (``x_i`` itself does not).
     """
     x = wave.mesh.geometry.x[:, : wave.dim]
-    lower = wave.comm.allreduce(x.min(axis=0), op=MPI.MIN)
-    upper = wave.comm.allreduce(x.max(axis=0), op=MPI.MAX)
+    # per component: a pickled allreduce with op=MIN/MAX cannot compare arrays (2D, 3D)
+    lower = np.array([wave.comm.allreduce(float(v), op=MPI.MIN) for v in x.min(axis=0)])
+    upper = np.array([wave.comm.allreduce(float(v), op=MPI.MAX) for v in x.max(axis=0)])
     cols = []
     for i in range(wave.dim):
         k = 2 * np.pi / (upper[i] - lower[i])
