@@ -44,6 +44,10 @@ TOML_DEMOS = sorted(p.relative_to(DEMOS) for p in DEMOS.rglob("*.toml"))
 PY_OUTPUTS = {
     "ll_homogenization.py": ["rates.csv", "corrected.csv", "convergence.csv", "summary.json"],
     "sp3.py": ["sp3.csv", "sp3.json"],
+    "wave_fig1.py": ["errors.csv", "convergence.csv", "fig1_errors.png", "fig1_solutions.png",
+                     "summary.json"],
+    "wave_fig2.py": ["errors.csv", "domain.csv", "convergence.csv", "fig2_cut.png",
+                     "summary.json"],
     "spin_valve.py": ["spin_valve_forward.csv", "spin_valve_reverse.csv", "spin_valve.png"],
 }
 

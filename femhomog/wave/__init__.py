@@ -16,7 +16,7 @@ equations (14) of the wave paper.
                 Hermitian problem per Bloch wave number.  Applies to periodic boxes,
                 uniform meshes, f = 0; ``bloch_fe`` extracts the blocks from
                 ``FineScaleWave`` and maps the solution to its vectors, ``bloch_runs``
-                runs Fig. 1/Fig. 2 with it (``demos/wave_bloch.py``)
+                runs Fig. 1/Fig. 2 with it (``demos/wave_fig1.py``, ``wave_fig2.py``)
 
 Importing this package does not import dolfinx: the dolfinx classes load on first
 access, e.g. ``from femhomog.wave import FineScaleWave``.
