@@ -14,7 +14,7 @@
 # u~^1, u~^2 at t = eps^-2 and t = eps^-4, and plots
 # err(u~^s)(t) = ||u^eps - u~^s|| / ||u^eps|| on [1, eps^-4] with a logarithmic time axis.
 #
-#     .venv/bin/python demos/wave_fig1.py --out results/wave_fig1           # ~5 min
+#     .venv/bin/python demos/wave_fig1.py --out results/wave_fig1           # ~2 min
 #     .venv/bin/python demos/wave_fig1.py --quick --out results/wave_fig1_quick  # seconds
 #
 # Under mpirun every rank computes the same (serial) solution and rank 0 writes.

@@ -73,3 +73,16 @@ def test_materials_need_the_effective_only_mode():
         load_wave_config(None, text=text)
     cfg = load_wave_config(None, ["fine.enabled=false"], text=text)
     assert not cfg.fine.enabled
+
+
+def test_discretization_hint_for_long_runs():
+    """The job advises refinement when t_end spans many periods at a coarse resolution
+    (Fig. 1 at t = 10^4 with the default (8, 2): measured not converged), not otherwise."""
+    from femhomog.wave.experiments import fig1_config
+    from femhomog.wave.job import discretization_hint
+
+    hint = discretization_hint(fig1_config(t_end=1e4, outputs=[1e4], orders=()))
+    assert hint is not None and "fine.degree = 8" in hint
+    assert discretization_hint(fig1_config(t_end=10.0, outputs=[10.0], orders=())) is None
+    assert discretization_hint(fig1_config(degree=12, cells_per_period=4, t_end=1e4,
+                                           outputs=[1e4], orders=())) is None
