@@ -1,5 +1,7 @@
 """The Bloch-Floquet solver (:mod:`femhomog.wave.bloch`) on the discretization of the job.
 
+(The space-discrete fine-scale equation (13) of the wave paper on periodic boxes.)
+
 :func:`bloch_from_config` assembles the fine-scale operator of ``femhomog wave``
 (:class:`~femhomog.wave.fine_scale.FineScaleWave`: same element, degree, GLL mass,
 stiffness quadrature and coefficient ``a(x/eps)``) on a small periodic box of four tiles

@@ -1,5 +1,8 @@
 """From a wave job configuration to objects: tensors, box mesh, solvers, error grid.
 
+Tensors: a^0 (26) and the pairs a^{2r}, b^{2r} of (29) from the cell correctors (23a,
+23b) by Theorem 3 (41, 42) and Lemma 4 (34-38); fine scale: (13); effective: (14).
+
 :func:`build_wave` is what ``femhomog wave`` runs before its time loop, and what the
 demos call to set up their experiments; :class:`FineRun` advances the fine-scale solution
 to given times with either propagator (the job's loop and the demos' convergence checks

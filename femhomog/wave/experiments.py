@@ -1,5 +1,8 @@
 """The experiments of the wave paper's Sect. 4 as functions: configurations and checks.
 
+Fig. 1: (13) in 1D with alpha = 4 (t up to eps^-4), effective orders s = 0..2 of (14);
+Fig. 2: (13) in 2D with a layered a, orders s = 0..3, at t = 20.
+
 The demos (``demos/wave_fig1.py``, ``demos/wave_fig2.py``), the CI-sized Fig. 1 test
 and the benchmark import these; the job itself (:func:`femhomog.wave.job.run_wave_job`)
 does the runs.

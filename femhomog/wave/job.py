@@ -1,5 +1,10 @@
 """Driver of ``femhomog wave CONFIG --out DIR``: u^eps against the effective u~^s.
 
+u^eps solves the fine-scale equation (13) of the wave paper, u~^s the effective
+equation (14) of order s with the tensors a^{2r}, b^{2r} of (29) (Lemma 4, (34)-(38);
+not the printed (31)/(32), see docs/DESIGN.md); the error is the paper's Sect. 4
+err(u~^s)(t) = ||u^eps - u~^s||_L2 / ||u^eps||_L2, on the Fourier grid.
+
 The objects come from :func:`femhomog.wave.build.build_wave` (tensors of the cell
 pipeline or of a ``tensors.json``, the box mesh, the fine-scale operators, the Fourier
 solvers, the error grid); the fine-scale solution is advanced by

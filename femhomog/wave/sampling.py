@@ -1,5 +1,8 @@
 """The fine-scale solution on the uniform grid of the Fourier solvers: errors and cuts.
 
+(The normalized error err(u~^s)(t) of the wave paper's Sect. 4, u^eps of (13), u~^s of
+(14) with (29).)
+
 The errors of the wave job compare ``u^eps`` (spectral elements) with the effective
 solutions ``u~^s`` (values on the uniform grid of :class:`PeriodicGrid`).  They are
 computed on that grid: ``u^eps`` is *evaluated exactly* at the grid points, and
