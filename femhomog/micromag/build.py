@@ -36,6 +36,7 @@ from femhomog.micromag.midpoint import MidpointIntegrator
 from femhomog.micromag.outputs import OutputScales
 from femhomog.micromag.problem import LLGProblem
 from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
+from femhomog.micromag.tangent_plane_bdf2 import TangentPlaneBDF2Integrator
 from femhomog.micromag.terms import Exchange, FieldTerm, SpinTorque, UniaxialAnisotropy, Zeeman
 from femhomog.micromag.units import Units
 from femhomog.periodic import mesh_bounding_box
@@ -336,11 +337,13 @@ def build_stepper(cfg: LlgJobConfig, problem: LLGProblem, *,
     sc = cfg.solver
     tc: Any = cfg.relax if relaxation else cfg.time
     theta = 1.0 if relaxation else cfg.time.theta
+    lin = {"solver": sc.type, "rtol": sc.rtol, "max_it": sc.max_it,
+           "max_retries": sc.max_retries,
+           **({} if sc.refactor_its is None else {"refactor_its": sc.refactor_its})}
     if tc.integrator == "tangent_plane":
-        return FixedStepper(TangentPlaneIntegrator(
-            problem, theta=theta, solver=sc.type, rtol=sc.rtol, max_it=sc.max_it,
-            max_retries=sc.max_retries,
-            **({} if sc.refactor_its is None else {"refactor_its": sc.refactor_its})))
+        return FixedStepper(TangentPlaneIntegrator(problem, theta=theta, **lin))
+    if tc.integrator == "tangent_plane_bdf2":
+        return FixedStepper(TangentPlaneBDF2Integrator(problem, **lin))
     mid = MidpointIntegrator(problem, solver=sc.type, max_retries=sc.max_retries)
     return AdaptiveStepper(mid, tc.tol) if tc.adaptive else FixedStepper(mid)
 

@@ -298,8 +298,11 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     prob, sc = setup.problem, setup.scales
     # with [spin] the state lives on the conductor's nodes (m, s, its history, rho)
     state = llg_state(prob) if setup.spin is None else setup.spin.checkpoint_state()
+    # a multistep integrator's previous state (BDF2) is part of the checkpoint
+    previous = getattr(getattr(setup.stepper, "integrator", None), "previous", None)
+    ck_state = state if previous is None else {**state, "m_prev": previous}
     if restart is not None:
-        meta = restore_checkpoint(restart, state)
+        meta = restore_checkpoint(restart, ck_state)
         if setup.spin is not None:
             loop = meta["loop"]
             setup.spin.restored(loop["dt"] if loop["stats"]["steps"] else None)
@@ -329,7 +332,7 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     old_fields = old_info.get("files", {}).get("fields") if meta is not None else None
     if isinstance(old_fields, str):
         old_fields = [old_fields]
-    checkpoint = Checkpointer(out_dir, state, every=oc.checkpoint_every,
+    checkpoint = Checkpointer(out_dir, ck_state, every=oc.checkpoint_every,
                               wall=oc.checkpoint_wall, fingerprint=fingerprint,
                               extra={"restarts": restarts, "phase": "field"})
     info = {"job": info.pop("job"), "status": "running", **info, "started": started,

@@ -205,7 +205,7 @@ class TangentPlaneIntegrator:
         self.refactor_its = refactor_its
         self._refactor = True  # reuse_lu: factorize at the next solve
         self.factorizations = 0
-        mesh, V, m = problem.mesh, problem.V, problem.m
+        mesh, V = problem.mesh, problem.V
         alpha = problem.alpha
 
         # (TPS): all step-dependent numbers are Constants, so the forms compile once.
@@ -216,12 +216,15 @@ class TangentPlaneIntegrator:
             mesh, np.float64((1.0 + alpha * alpha) * problem.precession_factor))
         u, phi = ufl.TrialFunction(V), ufl.TestFunction(V)
         dxl = problem.dx_lumped
-        a = self._alpha * ufl.inner(u, phi) * dxl + ufl.inner(ufl.cross(m, u), phi) * dxl
+        # the states in the forms: tangent space / cross product, explicit and
+        # implicit fields (all m^n here; the BDF2 variant extrapolates)
+        m_tan, m_expl, m_impl = self._form_states()
+        a = self._alpha * ufl.inner(u, phi) * dxl + ufl.inner(ufl.cross(m_tan, u), phi) * dxl
         for term in problem.implicit_terms:
             a = a + self._c_impl * term.bilinear(u, phi)
         L = None
         for term in problem.terms:
-            f = term.field_form(m, phi)
+            f = term.field_form(m_impl if term.implicit else m_expl, phi)
             L = f if L is None else L + f
         if L is None:  # no field at all: v = 0, but keep a valid form
             L = ufl.inner(ufl.as_vector([0.0, 0.0, 0.0]), phi) * dxl
@@ -314,12 +317,40 @@ class TangentPlaneIntegrator:
             return StepInfo(t=self.problem.t, dt=dt, retries=attempt, iterations=its)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _form_states(self) -> tuple[Any, Any, Any]:
+        """``(m_tan, m_expl, m_impl)`` of the forms: here all ``m^n`` (``problem.m``)."""
+        m = self.problem.m
+        return m, m, m
+
     def _attempt(self, dt: float) -> int:
+        m = self.problem.m
+        its = self._solve_velocity(self.problem.t + self.theta * dt, m, self.theta * dt)
+        # m^{n+1} = (m^n + k v)/|m^n + k v| at every node (ghosts included: they carry
+        # the owners' values, and the same arithmetic gives the same result).
+        new = m.x.array + dt * self.v.x.array
+        normalize_nodes(new.reshape(-1, 3))
+        m.x.array[:] = new
+        m.x.scatter_forward()
+        return its
+
+    def _prepare_fields(self, t: float, m: dolfinx.fem.Function) -> None:
+        """Bring the explicit fields up to date for ``(t, m)`` before the assembly."""
+        self.problem.prepare_terms(t, m)
+
+    def _solve_velocity(self, t_field: float, m_tan: dolfinx.fem.Function,
+                        k_impl: float) -> int:
+        """Solve (TPS) for ``v`` (into ``self.v``); the number of linear iterations.
+
+        The explicit fields are evaluated at time ``t_field`` (``prepare_terms`` with
+        the state of the explicit forms, which is ``m_tan`` in both schemes), the
+        tangent space and the cross product at ``m_tan`` (unit nodal values), the
+        implicit terms at ``m_impl + k_impl v``.
+        """
         prob = self.problem
-        m = prob.m
-        prob.prepare_terms(prob.t + self.theta * dt, m)
+        m = m_tan
+        self._prepare_fields(t_field, m)
         alpha = prob.alpha
-        self._c_impl.value = (1.0 + alpha * alpha) * prob.precession_factor * self.theta * dt
+        self._c_impl.value = (1.0 + alpha * alpha) * prob.precession_factor * k_impl
 
         self._assemble_step_matrix(m, alpha)
         with self.b.localForm() as loc:
@@ -327,9 +358,9 @@ class TangentPlaneIntegrator:
         dolfinx.fem.petsc.assemble_vector(self.b, self.L_form)
         self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
 
-        # Tangent bases at the (master) nodes of m^n.
+        # Tangent bases at the (master) nodes of m_tan.
         if prob.periodic is None:
-            m_nodes = prob.owned_values()
+            m_nodes = prob.owned_values(m)
         else:
             m_red = prob.periodic.restrict(m)
             m_nodes = m_red.array.reshape(-1, 3).copy()
@@ -358,12 +389,6 @@ class TangentPlaneIntegrator:
             raise StepFailure("linear solver returned non-finite values")
 
         self.constraint.expand(self._w, self.v)
-        # m^{n+1} = (m^n + k v)/|m^n + k v| at every node (ghosts included: they carry
-        # the owners' values, and the same arithmetic gives the same result).
-        new = m.x.array + dt * self.v.x.array
-        normalize_nodes(new.reshape(-1, 3))
-        m.x.array[:] = new
-        m.x.scatter_forward()
         return its
 
     def _solve(self) -> tuple[int, int]:

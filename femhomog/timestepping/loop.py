@@ -181,6 +181,7 @@ class TimeLoop:
                 "anchor_n": self._anchor_n,
                 "dt": self.dt,
                 "stats": asdict(self.stats),
+                **({"history": h} if (h := self._stepper_history()) is not None else {}),
             },
             "rows": self.rows,
             "t_out": self.problem.t * self.time_scale,
@@ -196,8 +197,15 @@ class TimeLoop:
         self._anchor_t = float(loop["anchor_t"])
         self._anchor_n = int(loop["anchor_n"])
         self.stats = LoopStats.from_state(loop["stats"])
+        set_history = getattr(self.stepper, "set_history", None)
+        if callable(set_history) and loop.get("history") is not None:
+            set_history(loop["history"])
         self.rows = int(state["rows"])
         self._resumed = True
+
+    def _stepper_history(self) -> dict[str, Any] | None:
+        history = getattr(self.stepper, "history", None)
+        return history() if callable(history) else None
 
     def _late(self) -> bool:
         """A checkpoint is due by wall time on this rank (rank 0's verdict counts)."""

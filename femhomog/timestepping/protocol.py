@@ -12,7 +12,11 @@ advances its ``problem`` in place:
     ``dt``, ``dt_next`` (the proposed next step) and optionally ``rejected``,
     ``iterations``;
 ``describe() -> dict`` (optional)
-    JSON-ready parameters for run.json (``name`` first).
+    JSON-ready parameters for run.json (``name`` first);
+``history() -> dict`` and ``set_history(dict)`` (optional)
+    JSON-ready scalars a multistep integrator carries from step to step (e.g. the
+    previous step size of BDF2); saved with the loop state in checkpoints (its
+    functions, e.g. the previous state, belong to the checkpointed state).
 
 :class:`FixedStepper` and :class:`AdaptiveStepper` turn an integrator into the
 one call the loop makes, ``advance(dt) -> StepResult``.  Nothing here knows the
@@ -90,6 +94,17 @@ class Stepper(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+def _history(integrator: Any) -> dict[str, Any] | None:
+    history = getattr(integrator, "history", None)
+    return dict(history()) if callable(history) else None
+
+
+def _set_history(integrator: Any, state: dict[str, Any] | None) -> None:
+    set_history = getattr(integrator, "set_history", None)
+    if callable(set_history) and state is not None:
+        set_history(state)
+
+
 def _describe(integrator: Any) -> dict[str, Any]:
     describe = getattr(integrator, "describe", None)
     info = dict(describe()) if callable(describe) else {}
@@ -110,6 +125,13 @@ class FixedStepper:
         info = self.integrator.step(dt)
         return StepResult(dt=info.dt, retries=getattr(info, "retries", 0),
                           iterations=getattr(info, "iterations", 0))
+
+    def history(self) -> dict[str, Any] | None:
+        """The integrator's :meth:`history` (None if it has none)."""
+        return _history(self.integrator)
+
+    def set_history(self, state: dict[str, Any] | None) -> None:
+        _set_history(self.integrator, state)
 
     def describe(self) -> dict[str, Any]:
         info = _describe(self.integrator)
@@ -132,6 +154,13 @@ class AdaptiveStepper:
         info = self.integrator.adaptive_step(dt, self.tol)
         return StepResult(dt=info.dt, rejected=getattr(info, "rejected", 0),
                           iterations=getattr(info, "iterations", 0), dt_next=info.dt_next)
+
+    def history(self) -> dict[str, Any] | None:
+        """The integrator's :meth:`history` (None if it has none)."""
+        return _history(self.integrator)
+
+    def set_history(self, state: dict[str, Any] | None) -> None:
+        _set_history(self.integrator, state)
 
     def describe(self) -> dict[str, Any]:
         info = _describe(self.integrator)

@@ -175,11 +175,14 @@ def _check_reuse_lu(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> N
     """``solver.type = 'reuse_lu'`` only with tangent-plane integrators."""
     if values["solver"]["type"] != "reuse_lu":
         return
-    if values["time"]["integrator"] != "tangent_plane":
-        raise ConfigError("solver.type = 'reuse_lu' needs time.integrator = 'tangent_plane'")
+    tps = ("tangent_plane", "tangent_plane_bdf2")
+    if values["time"]["integrator"] not in tps:
+        raise ConfigError("solver.type = 'reuse_lu' needs time.integrator = 'tangent_plane' "
+                          "or 'tangent_plane_bdf2'")
     relax = values["relax"]
-    if relax["enabled"] and relax["integrator"] != "tangent_plane":
-        raise ConfigError("solver.type = 'reuse_lu' needs relax.integrator = 'tangent_plane'")
+    if relax["enabled"] and relax["integrator"] not in tps:
+        raise ConfigError("solver.type = 'reuse_lu' needs relax.integrator = 'tangent_plane' "
+                          "or 'tangent_plane_bdf2'")
 
 
 def _check_demag_mesh(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:

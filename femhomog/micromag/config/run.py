@@ -31,7 +31,7 @@ __all__ = [
     "TimeSection",
 ]
 
-INTEGRATORS = ("tangent_plane", "midpoint")
+INTEGRATORS = ("tangent_plane", "tangent_plane_bdf2", "midpoint")
 
 
 def _check_time(values: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +73,9 @@ class TimeSection:
     integrator: str = option(
         choice(*INTEGRATORS), "tangent_plane",
         "tangent_plane (Alouges' theta-scheme: linear, first order, energy-decreasing "
-        "for theta >= 1/2) | midpoint (implicit midpoint with Newton: second order).",
+        "for theta >= 1/2) | tangent_plane_bdf2 (BDF2 tangent plane with extrapolated "
+        "explicit fields: linear, second order) | midpoint (implicit midpoint with "
+        "Newton: second order).",
     )
     dt: float = option(
         real(0), REQUIRED, "Time step (the first trial step if adaptive).",
@@ -123,7 +125,8 @@ class RelaxSection:
     )
     integrator: str = option(
         choice(*INTEGRATORS), "tangent_plane",
-        "tangent_plane (theta = 1: unconditionally energy decreasing) | midpoint.",
+        "tangent_plane (theta = 1: unconditionally energy decreasing) | "
+        "tangent_plane_bdf2 | midpoint.",
     )
     adaptive: bool = option(boolean(), False, "midpoint: step-doubling error control.")
     tol: float = option(real(0), 1e-4, "adaptive: local error tolerance.")

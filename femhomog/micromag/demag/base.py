@@ -34,6 +34,8 @@ from femhomog import (
 
 # isort: split
 import dolfinx
+import numpy as np
+from mpi4py import MPI
 
 from femhomog.micromag.terms import ExtraField
 
@@ -97,6 +99,34 @@ class StrayField(ExtraField):
         super().__post_init__()
         # The field depends on m only; prepare() must still run at every state.
         self.time_dependent = False
+        self.evaluations = 0
+        self._last: tuple[Any, np.ndarray] | None = None  # (m, its values): the cache
+
+    #: the field is linear in ``m`` and independent of ``t``: integrators may combine
+    #: fields of earlier states instead of evaluating it at a combination of states
+    linear = True
+
+    def prepare(self, t: float, m: dolfinx.fem.Function) -> None:
+        """Compute ``H_s(m)`` unless the field function already holds it (same ``m``
+        function with the same values on every rank as at the last computation)."""
+        last = self._last
+        hit = last is not None and last[0] is m and np.array_equal(last[1], m.x.array)
+        if m.function_space.mesh.comm.allreduce(hit, op=MPI.LAND):
+            return
+        super().prepare(t, m)
+        self.evaluations += 1
+        self._last = (m, m.x.array.copy())
+
+    def field_values(self, m: dolfinx.fem.Function) -> np.ndarray:
+        """A copy of the nodal ``H_s(m)`` (all local values; computed or cached)."""
+        self.prepare(0.0, m)
+        return self.field_function(m.function_space).x.array.copy()
+
+    def set_field(self, space: dolfinx.fem.FunctionSpace, values: np.ndarray) -> None:
+        """Put ``values`` (all local values) into the field function that the field form
+        reads, e.g. an extrapolation of earlier fields; the cache is forgotten."""
+        self.field_function(space).x.array[:] = values
+        self._last = None
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.solver.describe()}
