@@ -282,7 +282,7 @@ BAD_INPUTS = {
     "negative_alpha": ({"material": "alpha = -0.1\nexchange = 1.0"}, [],
                        "material.alpha must be a number >= 0, got -0.1"),
     "unknown_integrator": ({"time": 'dt = 0.1\nt_end = 1.0\nintegrator = "euler"'}, [],
-                           "time.integrator must be one of 'tangent_plane', 'midpoint'"),
+                           "time.integrator must be one of 'tangent_plane', 'tangent_plane_bdf2', 'midpoint'"),
     "missing_alpha": ({"material": "exchange = 1.0"}, [], "material.alpha is required"),
     "missing_exchange": ({"material": "alpha = 0.1"}, [], "material.exchange is required"),
     "missing_si_Ms": ({"material": 'units = "SI"\nalpha = 0.1\nA = 1e-11'}, [],
