@@ -271,8 +271,7 @@ class SpinLLGIntegrator:
             spin.restore(snap)
             P.sync_magnetization(midpoint_with=mc0 if midpoint else None)
             if P.mode == "quasistatic":
-                spin.quasi_static()
-                spin.t = t0 + dt
+                spin.quasi_static(t0 + dt)
             else:
                 spin.step(dt)
             passes += 1

@@ -175,6 +175,13 @@ class SpinTransport:
         reference layer of a spin valve), not evolved by LLG: their precession and
         polarized source use the unit vector ``m`` (sharp, cellwise).  Must not overlap
         ``magnet_tags``; needs ``cell_tags``.
+    source
+        ``f(x, t)``: a volume source added to the right-hand side, ``d_t s + ... = f``
+        (e.g. a manufactured solution's forcing): a callable of ``x =
+        ufl.SpatialCoordinate(mesh)`` and ``t`` (a :class:`dolfinx.fem.Constant`)
+        returning a UFL 3-vector (integrated with a degree ``2 degree + 2`` rule).
+        Evaluated at ``t_{n+1}`` (backward Euler, BDF2,
+        quasi-static) or as the trapezoid ``(f(t_n) + f(t_{n+1}))/2`` (Crank-Nicolson).
     degree
         1 or 2.
     dirichlet
@@ -199,6 +206,7 @@ class SpinTransport:
         potential: Any = None,
         current: Any = None,
         pinned: Mapping[int, Sequence[float]] | None = None,
+        source: Callable[[Any, Any], Any] | None = None,
         degree: int = 1,
         dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
         scheme: str = "backward_euler",
@@ -250,14 +258,26 @@ class SpinTransport:
         #   (c_mass M + c_L L) s = c_old M s_old + c_older M s_older - c_Lold L s_old
         mass_form = ufl.inner(s, w) * ufl.dx
         self._c = {k: dolfinx.fem.Constant(mesh, np.float64(0.0))
-                   for k in ("mass", "L", "old", "older", "Lold")}
+                   for k in ("mass", "L", "old", "older", "Lold", "fnew", "fold")}
         c = self._c
         self._a = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_form)
-        self._rhs = dolfinx.fem.form(
-            c["old"] * ufl.inner(self._s_old, w) * ufl.dx
-            + c["older"] * ufl.inner(self._s_older, w) * ufl.dx
-            - c["Lold"] * ufl.action(L_form, self._s_old)
-            + self._source_form(current, w))
+        rhs = (c["old"] * ufl.inner(self._s_old, w) * ufl.dx
+               + c["older"] * ufl.inner(self._s_older, w) * ufl.dx
+               - c["Lold"] * ufl.action(L_form, self._s_old)
+               + self._source_form(current, w))
+        # the volume source at t_{n+1} and t_n (weights of the scheme)
+        self._t_new = dolfinx.fem.Constant(mesh, np.float64(0.0))
+        self._t_old = dolfinx.fem.Constant(mesh, np.float64(0.0))
+        if source is not None:
+            if not callable(source):
+                raise ConfigError(f"spin source must be a callable (x, t) -> UFL vector, "
+                                  f"got {source!r}")
+            x = ufl.SpatialCoordinate(mesh)
+            # a fixed rule: UFL's estimate for products of sines runs to degree ~20
+            dxs = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": 2 * degree + 2})
+            rhs += (c["fnew"] * ufl.inner(source(x, self._t_new), w) * dxs
+                    + c["fold"] * ufl.inner(source(x, self._t_old), w) * dxs)
+        self._rhs = dolfinx.fem.form(rhs)
         self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
         self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol)
         self._A: PETSc.Mat | None = None
@@ -428,25 +448,31 @@ class SpinTransport:
             # one second-order one-step step
             scheme = "crank_nicolson"
         coefficients = {
-            # (s - s_old)/dt + L s = 0
+            # (s - s_old)/dt + L s = f(t_new)
             "backward_euler": {"mass": 1 / dt, "L": 1.0, "old": 1 / dt, "older": 0.0,
-                               "Lold": 0.0},
-            # (s - s_old)/dt + L (s + s_old)/2 = 0
+                               "Lold": 0.0, "fnew": 1.0, "fold": 0.0},
+            # (s - s_old)/dt + L (s + s_old)/2 = (f(t_new) + f(t_old))/2
             "crank_nicolson": {"mass": 1 / dt, "L": 0.5, "old": 1 / dt, "older": 0.0,
-                               "Lold": 0.5},
-            # (3 s - 4 s_old + s_older)/(2 dt) + L s = 0 (constant steps)
+                               "Lold": 0.5, "fnew": 0.5, "fold": 0.5},
+            # (3 s - 4 s_old + s_older)/(2 dt) + L s = f(t_new) (constant steps)
             "bdf2": {"mass": 1.5 / dt, "L": 1.0, "old": 2 / dt, "older": -0.5 / dt,
-                     "Lold": 0.0},
+                     "Lold": 0.0, "fnew": 1.0, "fold": 0.0},
         }[scheme]
+        self._t_old.value, self._t_new.value = self.t, self.t + dt
         self._solve_system(coefficients, f"spin step at t = {self.t:.6g}")
         self._have_older = True
         self._last_dt = float(dt)
         self.steps += 1
         self.t += dt
 
-    def quasi_static(self) -> None:
-        """The steady ``s`` for the current ``m`` (``L s = 0`` with the Dirichlet data)."""
-        self._solve_system({"mass": 0.0, "L": 1.0, "old": 0.0, "older": 0.0, "Lold": 0.0},
+    def quasi_static(self, t: float | None = None) -> None:
+        """The steady ``s`` for the current ``m`` (``L s = f(t)`` with the Dirichlet data);
+        ``t``: the time of the source and the transport's new time (None: unchanged)."""
+        if t is not None:
+            self.t = float(t)
+        self._t_new.value = self.t
+        self._solve_system({"mass": 0.0, "L": 1.0, "old": 0.0, "older": 0.0, "Lold": 0.0,
+                            "fnew": 1.0, "fold": 0.0},
                            "quasi-static spin accumulation")
 
     # ------------------------------------------------------------------ outputs
