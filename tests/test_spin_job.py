@@ -147,3 +147,108 @@ def test_bad_spin_input_on_the_mesh(tmp_path: Path, capsys, change: str, needle:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err, err
     assert not (tmp_path / "out" / "run.json").exists()
+
+
+# ------------------------------------------------------------------ degree and pinned layers
+def test_p2_spin_run_is_close_to_p1_and_does_not_checkpoint(tmp_path: Path) -> None:
+    """spin.degree = 2: same run, averages within the P1 discretization error; the vertex
+    values of s in the outputs; checkpoints and restarts refused on one line."""
+    p1, p2 = tmp_path / "p1", tmp_path / "p2"
+    text = BASE.replace("checkpoint_every = 2", "checkpoint_every = 0")
+    (tmp_path / "job.toml").write_text(text)
+    assert main(["llg", str(tmp_path / "job.toml"), "--out", str(p1), "-q"]) == 0
+    (tmp_path / "job.toml").write_text(text + "degree = 2\n")
+    assert main(["llg", str(tmp_path / "job.toml"), "--out", str(p2), "-q"]) == 0
+    a, b = rows(p1 / "averages.csv"), rows(p2 / "averages.csv")
+    assert len(a) == len(b) == 4
+    for ra, rb in zip(a, b, strict=True):
+        for k in ("sx", "sy", "sz", "mx", "my", "mz"):
+            assert rb[k] == pytest.approx(ra[k], abs=5e-3), (k, ra[k], rb[k])
+    assert any(abs(rb["sz"] - ra["sz"]) > 1e-8 for ra, rb in zip(a, b, strict=True))
+    (tmp_path / "job.toml").write_text(BASE + "degree = 2\n")
+    with pytest.raises(ConfigError, match="spin.degree = 2 runs do not checkpoint"):
+        load_llg_config(tmp_path / "job.toml")
+    (tmp_path / "job.toml").write_text(BASE + "degree = 3\n")
+    with pytest.raises(ConfigError, match="spin.degree must be 1 or 2"):
+        load_llg_config(tmp_path / "job.toml")
+
+
+def two_region_msh(path: Path) -> Path:
+    """[0, 2] x [0, 1]: cells x < 1 tag 1, x > 1 tag 2; facets x = 0 tag 5, x = 2 tag 6."""
+    import gmsh
+
+    gmsh.initialize()
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.add("two_regions")
+        left = gmsh.model.occ.addRectangle(0, 0, 0, 1, 1)
+        right = gmsh.model.occ.addRectangle(1, 0, 0, 1, 1)
+        gmsh.model.occ.fragment([(2, left)], [(2, right)])
+        gmsh.model.occ.synchronize()
+        for dim_tag in gmsh.model.getEntities(2):
+            x = gmsh.model.occ.getCenterOfMass(*dim_tag)[0]
+            gmsh.model.addPhysicalGroup(2, [dim_tag[1]], 1 if x < 1 else 2)
+        for _, tag in gmsh.model.getEntities(1):
+            x = gmsh.model.occ.getCenterOfMass(1, tag)[0]
+            if abs(x) < 1e-9 or abs(x - 2) < 1e-9:
+                gmsh.model.addPhysicalGroup(1, [tag], 5 if x < 1 else 6)
+        gmsh.option.setNumber("Mesh.MeshSizeMax", 0.25)
+        gmsh.model.mesh.generate(2)
+        gmsh.write(str(path))
+    finally:
+        gmsh.finalize()
+    return path
+
+
+PINNED = """
+[mesh]
+file = "two.msh"
+periodic = false
+[material]
+alpha = 0.5
+exchange = 0.1
+[initial]
+type = "uniform"
+value = [0.0, 0.0, 1.0]
+[time]
+dt = 0.05
+t_end = 0.2
+integrator = "tangent_plane"
+[output]
+dt_out = 0.1
+fields = false
+[spin]
+enabled = true
+magnet = [2]
+initial = [0.0, 1.0, 0.0]
+tau_sf = 5.0
+coupling = 0.0
+"""
+
+
+def test_pinned_layer_key(tmp_path: Path, capsys) -> None:
+    """spin.pinned = {1 = [2, 0, 0]} (normalized): s precesses in the pinned half too
+    (c_s = 0, m = e_z stays: about m s_y turns into s_x in the magnet, about e_x into
+    s_z in the pinned half only); unknown tags, a missing magnet and a zero vector are
+    one-line errors."""
+    two_region_msh(tmp_path / "two.msh")
+    cfg = tmp_path / "job.toml"
+    results = {}
+    for name, extra in (("free", ""), ("pinned", "pinned = {1 = [2.0, 0.0, 0.0]}\n")):
+        cfg.write_text(PINNED + extra)
+        assert main(["llg", str(cfg), "--out", str(tmp_path / name), "-q"]) == 0
+        results[name] = rows(tmp_path / name / "averages.csv")[-1]
+    free, pinned = results["free"], results["pinned"]
+    assert abs(free["sz"]) < 1e-12 < abs(pinned["sz"])
+    assert pinned["sz"] < -0.05  # -2 e_x x e_y = -2 e_z: s_z goes negative in x < 1
+    assert free["sx"] == pytest.approx(pinned["sx"], rel=0.2)  # the magnet half alike
+    cfg.write_text(PINNED + "pinned = {7 = [1.0, 0.0, 0.0]}\n")
+    assert main(["llg", str(cfg), "--out", str(tmp_path / "bad"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pinned cell tag 7 must be a tag of the mesh" in err, err
+    cfg.write_text(PINNED.replace("magnet = [2]\n", "") + "pinned = {1 = [1.0, 0.0, 0.0]}\n")
+    with pytest.raises(ConfigError, match="spin.pinned needs spin.magnet"):
+        load_llg_config(cfg)
+    cfg.write_text(PINNED + "pinned = {1 = [0.0, 0.0, 0.0]}\n")
+    with pytest.raises(ConfigError, match="spin.pinned.1 must be a non-zero vector"):
+        load_llg_config(cfg)

@@ -332,8 +332,9 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     old_fields = old_info.get("files", {}).get("fields") if meta is not None else None
     if isinstance(old_fields, str):
         old_fields = [old_fields]
+    p2_spin = cfg.spin.enabled and cfg.spin.degree == 2  # no checkpoints (config check)
     checkpoint = Checkpointer(out_dir, ck_state, every=oc.checkpoint_every,
-                              wall=oc.checkpoint_wall, fingerprint=fingerprint,
+                              wall=0.0 if p2_spin else oc.checkpoint_wall, fingerprint=fingerprint,
                               extra={"restarts": restarts, "phase": "field"})
     info = {"job": info.pop("job"), "status": "running", **info, "started": started,
             "restarts": restarts}

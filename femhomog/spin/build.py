@@ -129,7 +129,9 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
     spin = SpinTransport(mesh, cell_tags=conductor.cell_tags, magnet_tags=sc.magnet,
                          facet_tags=conductor.facet_tags, D=D, tau_sf=sc.tau_sf,
                          tau_ex=sc.tau_ex, potential=potential, current=current,
-                         dirichlet=dirichlet,
+                         dirichlet=dirichlet, degree=sc.degree,
+                         pinned=({int(k): v for k, v in sc.pinned.items()}
+                                 if sc.pinned is not None else None),
                          scheme=sc.scheme, solver=sc.solver, rtol=sc.rtol)
     spin.set_state(_field(sc.initial, "spin.initial", dim, length_scale))
     charge = None

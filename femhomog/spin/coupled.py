@@ -109,6 +109,17 @@ class SpinLLGProblem:
             spin.V.dofmap.list, self.transfer.Vc1.dofmap.list)
         self._work = dolfinx.fem.Function(spin.V)
         self._vol = spin.volume()
+        #: ``s`` at the conductor's vertices (P1): the field output and final state; the
+        #: transport's own ``s`` for P1 spin elements, its vertex values for P2
+        self.s_vertices = spin.s
+        if not self._same_space:
+            self.s_vertices = dolfinx.fem.Function(self.transfer.Vc1, name="s")
+
+    def sync_outputs(self) -> None:
+        """:attr:`s_vertices` from the transport's ``s`` (P2 spin elements only)."""
+        if not self._same_space:
+            self.s_vertices.interpolate(self.spin.s)
+            self.s_vertices.x.scatter_forward()
 
     # ------------------------------------------------------------------ time
     @property
@@ -154,13 +165,18 @@ class SpinLLGProblem:
         if self.mode == "quasistatic":
             self.spin.quasi_static()
         self.set_spin_field(self.spin.s.x.array)
+        self.sync_outputs()
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_state(self) -> dict[str, dolfinx.fem.Function]:
-        """The functions of a checkpoint or final state (conductor P1 nodes)."""
+        """The functions of a checkpoint or final state (conductor P1 nodes).
+
+        P2 spin elements: ``m``, ``s`` at the vertices (and ``rho``), a final state
+        that :meth:`restored` refuses (the edge values of ``s`` are not in it)."""
         if not self._same_space:
-            raise ConfigError("checkpoints of spin-coupled runs need P1 spin elements")
-        state = {"m": self.m_conductor, "s": self.spin.s, "s_prev": self.spin.previous}
+            state = {"m": self.m_conductor, "s": self.s_vertices}
+        else:
+            state = {"m": self.m_conductor, "s": self.spin.s, "s_prev": self.spin.previous}
         if self.charge is not None:
             state["rho"] = self.charge.rho
         return state
@@ -169,6 +185,9 @@ class SpinLLGProblem:
         """After :meth:`checkpoint_state`'s functions were read back: ``m`` on the magnet,
         the spin history (``dt``: the step before the checkpoint, None at ``t = 0``), the
         torque's ``s``, and ``rho``'s Slotboom variable."""
+        if not self._same_space:
+            raise ConfigError("spin.degree = 2 runs cannot be restarted (checkpoints hold P1 "
+                              "nodal values): use spin.degree = 1")
         self.transfer.to_magnet(self.m_conductor, self.llg.m, p1=True)
         self._set_spin_magnetization(self.m_conductor.x.array)
         self.spin.resume_history(self.spin.previous.x.array.copy() if dt else None, dt)
@@ -291,6 +310,7 @@ class SpinLLGIntegrator:
         if P.mode == "dynamic" and midpoint:
             P.sync_magnetization()  # the transport's m back to m^{n+1}
         P.set_spin_field(spin.s.x.array)
+        P.sync_outputs()
         if P.charge is not None:
             P.charge.step(dt)
         P.t = t0 + dt

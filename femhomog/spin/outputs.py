@@ -24,5 +24,6 @@ def spin_columns(problem: Any) -> dict[Any, Any]:
 
 
 def spin_fields(problem: Any) -> list[Any]:
-    """The conductor functions written to the field file: ``s`` and ``rho``."""
-    return [problem.spin.s, *([problem.charge.rho] if problem.charge is not None else [])]
+    """The conductor functions written to the field file: ``s`` (at the vertices: P1)
+    and ``rho``."""
+    return [problem.s_vertices, *([problem.charge.rho] if problem.charge is not None else [])]

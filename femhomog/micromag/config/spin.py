@@ -99,6 +99,29 @@ def convert_dirichlet(value: Any, key: str) -> dict[str, list[float | str]]:
     return {str(_tag(k, key)): convert_expressions3(v, f"{key}.{k}") for k, v in value.items()}
 
 
+def convert_degree(value: Any, key: str) -> int:
+    if isinstance(value, bool) or value not in (1, 2):
+        raise ValueError
+    return int(value)
+
+
+def convert_pinned(value: Any, key: str) -> dict[str, list[float]]:
+    """``{cell tag: [mx, my, mz]}`` (non-zero, normalized by the transport)."""
+    if not isinstance(value, dict):
+        raise TypeError
+    if not value:
+        raise ConfigError(f"{key} must not be an empty table")
+    out = {}
+    for k, v in value.items():
+        if not (isinstance(v, list) and len(v) == 3
+                and all(is_number(c) and math.isfinite(c) for c in v)
+                and any(c != 0 for c in v)):
+            raise ConfigError(f"{key}.{k} must be a non-zero vector of 3 numbers (the pinned "
+                              f"layer's magnetization), got {show(v)}")
+        out[str(_tag(k, key))] = [float(c) for c in v]
+    return out
+
+
 def convert_numbers(value: Any, key: str) -> list[float]:
     if not isinstance(value, list) or not 1 <= len(value) <= 3 or not all(
             is_number(v) and math.isfinite(v) for v in value):
@@ -228,6 +251,20 @@ class SpinSection:
         Validator("a non-empty list of integer cell tags", convert_tags), None,
         "Cell tags of the magnet (m lives on their submesh); none: the whole mesh.",
         example=[1], commented=True,
+    )
+    pinned: dict[str, list[float]] | None = option(
+        Validator("a table {cell tag: [mx, my, mz]}", convert_pinned), None,
+        "Pinned magnetic layers (a spin valve's reference layer): conducting cells whose "
+        "magnetization is fixed, not evolved by LLG; their precession and polarized source "
+        "use this unit vector, cellwise. Needs spin.magnet (the pinned tags must lie "
+        "outside it); none: none.", example={"1": [1.0, 0.0, 0.0]}, commented=True,
+    )
+    degree: int = option(
+        Validator("1 or 2", convert_degree), 1,
+        "Lagrange degree of s (m stays P1 on the magnet). 2: third-order L2 accuracy of s "
+        "for smooth data; fields and m_final.npz hold s at the vertices, and such runs do "
+        "not checkpoint (output.checkpoint_every must be 0, checkpoint_wall is ignored, no "
+        "--restart).",
     )
     dirichlet: dict[str, list[float | str]] = option(
         Validator("a table {facet tag: [sx, sy, sz]}", convert_dirichlet), {},
