@@ -117,6 +117,7 @@ def test_template_without_spin_is_unchanged_but_lists_it(capsys) -> None:
      "spin.sigma per cell tag needs mesh.file or mesh.builder"),
     ("electrodes = {}", "spin.electrodes must name at least one electrode"),
     ("electrodes = {a = 1.0}", "spin.electrodes: keys must be integer tags"),
+    ("anisotropy = 1.0", "spin.anisotropy must be a number < 1"),
 ])
 def test_bad_spin_input_at_load(tmp_path: Path, change: str, needle: str) -> None:
     cfg = tmp_path / "job.toml"

@@ -296,10 +296,7 @@ def test_si_decay_lengths_in_a_slab():
     assert p.tau_ex < 0
     # the conserved combination of the undamped coupled system: s' + m
     assert 2.0 / (p.coupling * p.tau_ex) == pytest.approx(-1.0, rel=1e-12)
-    # beta = beta' = 0 is the seed's system; the spin-anisotropic diffusion is not solved
-    with pytest.raises(ConfigError, match="beta beta' must be 0"):
-        ZhangLevyFert(D0=1e-3, tau_sf=1e-13, J=1e-20, beta=0.5, beta_prime=0.2).nondimensional(
-            length=units.length, time=units.time_unit, Ms=units.Ms, gamma=units.gamma)
+    assert p.anisotropy == 0.0 and zlf.reduces_to_seed  # beta = beta' = 0: the seed
     ell = 40e-9
     mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, 800, [0.0, ell / units.length])
     for injected, kappa2 in (([0.0, 0.0, 1.0], 1 / zlf.lambda_sf**2),
@@ -314,6 +311,43 @@ def test_si_decay_lengths_in_a_slab():
         s = spin.s.x.array.reshape(-1, 3)
         got = s[:, 2] if injected[2] else s[:, 0] + 1j * s[:, 1]
         assert np.max(np.abs(got - exact)) < 1e-4
+
+
+@pytest.mark.parametrize("along", [True, False])
+def test_spin_anisotropic_diffusion_decay_lengths(along):
+    # ZLF with beta beta' = 0.4: the flux -2 D0 [grad s - beta beta' m (x) ((grad s)^T m)]
+    # leaves the components of s transverse to m alone and slows the diffusion of the one
+    # along m to 2 D0 (1 - beta beta'): slab, injection at x = 0, zero flux at x = l,
+    # quasi-static: 1/lambda^2 = 1/((1 - beta beta') lambda_sf^2) along m,
+    # 1/lambda_sf^2 - i/lambda_J^2 transverse; m along the slab's normal or in its plane
+    from femhomog.micromag import Units
+    from femhomog.spin.units import ZhangLevyFert
+
+    zlf = ZhangLevyFert.from_lengths(D0=1e-3, lambda_sf=10e-9, lambda_J=4e-9, beta=0.8,
+                                     beta_prime=0.5)
+    units = Units.from_si(Ms=8e5, A=1.3e-11, alpha=0.0, length=1e-9)
+    p = zlf.nondimensional(length=units.length, time=units.time_unit, Ms=units.Ms,
+                           gamma=units.gamma)
+    assert p.anisotropy == pytest.approx(0.4, rel=1e-15) and not zlf.reduces_to_seed
+    ell = 40e-9
+    mesh = dolfinx.mesh.create_interval(MPI.COMM_SELF, 800, [0.0, ell / units.length])
+    m = np.array([1.0, 0.0, 0.0]) if along else np.array([0.0, 0.0, 1.0])
+    e_perp = np.array([0.0, 1.0, 0.0])  # (e_perp, m x e_perp) right-handed about m
+    for injected, kappa2 in ((m, 1 / ((1 - 0.4) * zlf.lambda_sf**2)),
+                             (e_perp, 1 / zlf.lambda_sf**2 - 1j / zlf.lambda_J**2)):
+        spin = SpinTransport(mesh, facet_tags=facet_tags_left(mesh), dirichlet={1: injected},
+                             D=p.D, tau_sf=p.tau_sf, tau_ex=p.tau_ex,
+                             anisotropy=p.anisotropy, solver="direct")
+        spin.set_magnetization(m)
+        spin.quasi_static()
+        kappa = np.sqrt(kappa2)
+        xs = spin.V.tabulate_dof_coordinates()[:, 0] * units.length
+        exact = np.cosh(kappa * (ell - xs)) / np.cosh(kappa * ell)
+        s = spin.s.x.array.reshape(-1, 3)
+        got = s @ m if injected is m else s @ e_perp + 1j * (s @ np.cross(m, e_perp))
+        assert np.max(np.abs(got - exact)) < 1e-4, np.max(np.abs(got - exact))
+    with pytest.raises(ConfigError, match="anisotropy"):
+        SpinTransport(mesh, anisotropy=1.0)
 
 
 # ------------------------------------------------------------------ Zhang-Li limit

@@ -129,7 +129,7 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
     spin = SpinTransport(mesh, cell_tags=conductor.cell_tags, magnet_tags=sc.magnet,
                          facet_tags=conductor.facet_tags, D=D, tau_sf=sc.tau_sf,
                          tau_ex=sc.tau_ex, potential=potential, current=current,
-                         dirichlet=dirichlet, degree=sc.degree,
+                         dirichlet=dirichlet, degree=sc.degree, anisotropy=sc.anisotropy,
                          pinned=({int(k): v for k, v in sc.pinned.items()}
                                  if sc.pinned is not None else None),
                          scheme=sc.scheme, solver=sc.solver, rtol=sc.rtol)

@@ -180,6 +180,12 @@ class SpinTransport:
         reference layer of a spin valve), not evolved by LLG: their precession and
         polarized source use the unit vector ``m`` (sharp, cellwise).  Must not overlap
         ``magnet_tags``; needs ``cell_tags``.
+    anisotropy
+        ``a = beta beta'`` of Zhang-Levy-Fert (:mod:`femhomog.spin.units`): the diffusive
+        flux becomes ``D (grad s - a m (x) ((grad s)^T m))`` with ``m = chi_M m`` (plus
+        the pinned layers), i.e. diffusion ``D (1 - a)`` of the component of ``s`` along
+        ``m`` in magnetic cells (spin-anisotropic diffusion); ``a < 1``; 0: the seed's
+        system.  Its term depends on ``m``, so it is assembled again when ``m`` changes.
     source
         ``f(x, t)``: a volume source added to the right-hand side, ``d_t s + ... = f``
         (e.g. a manufactured solution's forcing): a callable of ``x =
@@ -212,6 +218,7 @@ class SpinTransport:
         current: Any = None,
         pinned: Mapping[int, Sequence[float]] | None = None,
         source: Callable[[Any, Any], Any] | None = None,
+        anisotropy: float = 0.0,
         degree: int = 1,
         dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
         scheme: str = "backward_euler",
@@ -227,6 +234,11 @@ class SpinTransport:
         if not (np.isfinite(tau_ex) or np.isinf(tau_ex)) or tau_ex == 0:
             raise ConfigError(f"spin tau_ex must be a non-zero number (inf: no precession), "
                               f"got {tau_ex!r}")
+        if not (isinstance(anisotropy, int | float) and np.isfinite(anisotropy)
+                and anisotropy < 1.0):
+            raise ConfigError(f"spin anisotropy (beta beta') must be a number < 1, got "
+                              f"{anisotropy!r}")
+        self.anisotropy = float(anisotropy)
         self.mesh = mesh
         self.comm: MPI.Comm = mesh.comm
         self.scheme = scheme
@@ -255,6 +267,11 @@ class SpinTransport:
         inv_ex = 0.0 if np.isinf(self.tau_ex) else 2.0 / self.tau_ex
         inv_sf = 0.0 if np.isinf(self.tau_sf) else 1.0 / self.tau_sf
         L_form = ufl.inner(_flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
+        if self.anisotropy:
+            # ZLF's -2 D0 beta beta' m (x) ((grad s)^T m): the flux along m is reduced
+            mm = self._magnetization()
+            along = ufl.outer(mm, ufl.dot(ufl.transpose(ufl.grad(s)), mm))
+            L_form -= self.anisotropy * ufl.inner(_flux(D_ufl, along), ufl.grad(w)) * ufl.dx
         # P1: the precession with the vertex rule, a block-diagonal matrix updated from
         # the nodal m without assembly (see _precession); P2: the consistent form
         self._inv_ex = inv_ex
@@ -491,14 +508,15 @@ class SpinTransport:
                 dolfinx.fem.petsc.assemble_matrix(self._A, self._a, bcs=self._bcs)
             self._A.assemble()
         else:
-            if self._A_base is None or self._base_key != (c_mass, c_L):
+            base_key = (c_mass, c_L, self._m_version if self.anisotropy else 0)
+            if self._A_base is None or self._base_key != base_key:
                 if self._A_base is None:
                     self._A_base = dolfinx.fem.petsc.assemble_matrix(self._a, bcs=self._bcs)
                 else:
                     self._A_base.zeroEntries()
                     dolfinx.fem.petsc.assemble_matrix(self._A_base, self._a, bcs=self._bcs)
                 self._A_base.assemble()
-                self._base_key = (c_mass, c_L)
+                self._base_key = base_key
             same = PETSc.Mat.Structure.SAME_NONZERO_PATTERN
             if self._A is None:
                 self._A = self._A_base.duplicate(copy=True)

@@ -40,9 +40,11 @@ conserved, i.e. ``s + Ms m``, the total angular momentum in these units.
 ``beta = beta' = 0`` reduces ZLF to the seed's system (``phi = 0``).  The polarized
 current source ``(beta mu_B/e) m (x) j_e`` is the transport's ``current`` argument,
 ``j = source * j_e`` (:attr:`SpinParameters.source`; the Zhang-Li limit, tests).  The
-spin-anisotropic diffusion ``beta beta'`` is converted (:attr:`SpinParameters.anisotropy`)
-but not solved: :meth:`ZhangLevyFert.nondimensional` refuses ``beta beta' != 0`` unless
-asked for the numbers only.
+spin-anisotropic diffusion ``-2 D0 beta beta' m (x) ((grad s)^T m)`` is the transport's
+``anisotropy = beta beta'`` (:attr:`SpinParameters.anisotropy`): the flux is
+``D (grad s - beta beta' m (x) ((grad s)^T m))``, so the component of ``s`` along ``m``
+diffuses with ``D (1 - beta beta')`` (decay length ``sqrt((1 - beta beta') D tau_sf)``,
+tests/test_spin_llg.py), the transverse ones with ``D``.
 Pure numpy.
 """
 
@@ -84,7 +86,8 @@ class SpinParameters:
         ``beta mu_B T/(e Ms L)``: the nondimensional spin current of the polarized source
         is this times ``m (x) j_e`` with ``j_e`` in A/m^2 (0 for ``beta = 0``).
     anisotropy
-        ``beta beta'`` (0: isotropic diffusion, the seed's system).
+        ``beta beta'`` (0: isotropic diffusion, the seed's system): the transport's
+        ``anisotropy``.
     """
 
     D: float
@@ -166,17 +169,11 @@ class ZhangLevyFert:
         With :class:`femhomog.micromag.Units` ``u``: ``length=u.length, time=u.time_unit,
         Ms=u.Ms, gamma=u.gamma``.
 
-        Raises
-        ------
-        ConfigError
-            ``beta beta' != 0`` (the transport's diffusion is isotropic in spin space)
-            unless ``allow_polarization`` (then only the numbers are wanted).
+        ``allow_polarization`` is accepted for compatibility and has no effect (the
+        spin-anisotropic diffusion is solved: ``SpinTransport(anisotropy=...)``).
         """
         L, T = _positive("length", length), _positive("time", time)
         Ms, gamma = _positive("Ms", Ms), _positive("gamma", gamma)
-        if self.beta * self.beta_prime != 0.0 and not allow_polarization:
-            raise ConfigError("beta beta' must be 0: the spin-anisotropic diffusion is not "
-                              f"solved (got beta = {self.beta}, beta' = {self.beta_prime})")
         return SpinParameters(
             D=2 * self.D0 * T / L**2,
             tau_sf=self.tau_sf / T,

@@ -105,6 +105,12 @@ def convert_degree(value: Any, key: str) -> int:
     return int(value)
 
 
+def convert_anisotropy(value: Any, key: str) -> float:
+    if not (is_number(value) and math.isfinite(value) and value < 1):
+        raise ValueError
+    return float(value)
+
+
 def convert_pinned(value: Any, key: str) -> dict[str, list[float]]:
     """``{cell tag: [mx, my, mz]}`` (non-zero, normalized by the transport)."""
     if not isinstance(value, dict):
@@ -251,6 +257,12 @@ class SpinSection:
         Validator("a non-empty list of integer cell tags", convert_tags), None,
         "Cell tags of the magnet (m lives on their submesh); none: the whole mesh.",
         example=[1], commented=True,
+    )
+    anisotropy: float = option(
+        Validator("a number < 1", convert_anisotropy), 0.0,
+        "beta beta' of Zhang-Levy-Fert: spin-anisotropic diffusion, the flux D (grad s - "
+        "a m (x) ((grad s)^T m)) on magnetic cells (the part of s along m diffuses with "
+        "D (1 - a)); 0: the seed's system (femhomog.spin.units SpinParameters.anisotropy).",
     )
     pinned: dict[str, list[float]] | None = option(
         Validator("a table {cell tag: [mx, my, mz]}", convert_pinned), None,
