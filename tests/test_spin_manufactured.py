@@ -38,7 +38,8 @@ What is measured (rates fitted over 3 resolutions; print with ``pytest -s``):
   order 1 whatever the schemes; iterated: tangent plane (theta = 1) or backward Euler
   order 1, midpoint + Crank-Nicolson or BDF2 order 2; quasi-static: decoupled 1,
   midpoint iterated 2; and the orders 1 and 2 of the two extreme combinations in 2D
-  and 3D.
+  and 3D;
+* 1 vs 2 ranks (``-m mpi``): the same errors to 1e-9 (2D, Crank-Nicolson and BDF2).
 """
 
 from __future__ import annotations
@@ -313,3 +314,15 @@ def test_time_order_of_each_combination_1d(case, order):
                          ids=["tangent_plane-be-decoupled", "midpoint-cn-iterated"])
 def test_time_order_2d_3d(d, case, order):
     check_time_order(d, case, order)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("scheme", ["crank_nicolson", "bdf2"])
+def test_parallel_errors_equal_serial(scheme):
+    # the magnet's interface nodes and the submesh transfers cut by the partition
+    T, steps = 0.2, 4
+    errs = {}
+    for name, comm in (("world", MPI.COMM_WORLD), ("self", MPI.COMM_SELF)):
+        P = run(2, 6, T, steps, scheme=scheme, comm=comm)
+        errs[name] = np.array(errors(P.llg.m, _m, T) + errors(P.spin.s, _s, T))
+    assert np.allclose(errs["world"], errs["self"], rtol=1e-9, atol=0), errs
