@@ -33,7 +33,9 @@ elements (DESIGN.md).  P1: the precession term is integrated with the vertex rul
 the LLG field terms), so its matrix is block diagonal, ``(2/tau_ex) [w_i m_i + p_i]_x``
 per node with ``w_i`` the magnet cells' share of the node's lumped mass (``p_i`` the
 pinned layers'); a new ``m`` then costs an O(n) update of the assembled rest instead of
-an assembly (measured 110 -> 62 ms per step on the spin-valve demo mesh).  P2: the
+an assembly.  The right-hand side is matrix-vector products of matrices assembled
+once (mass, and the m-independent rest of ``L`` for Crank-Nicolson) plus the source
+forms (measured, spin-valve demo mesh, 1 rank: 110 -> ~60-70 ms per coupled step).  P2: the
 consistent form.  ``quasi_static`` solves the steady problem for the current ``m``.
 
 Nondimensional throughout (the seed's system); SI parameters are converted once in
@@ -287,10 +289,19 @@ class SpinTransport:
                    for k in ("mass", "L", "old", "older", "Lold", "fnew", "fold")}
         c = self._c
         self._a = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_form)
-        rhs = (c["old"] * ufl.inner(self._s_old, w) * ufl.dx
-               + c["older"] * ufl.inner(self._s_older, w) * ufl.dx
-               - c["Lold"] * ufl.action(L_form, self._s_old)
-               + self._source_form(current, w))
+        # right-hand side: the mass terms and (P1, isotropic) L s_old by matrix-vector
+        # products of matrices assembled once; forms only for the sources and for an
+        # m-dependent L (P2 precession, anisotropy)
+        self._M = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(mass_form))
+        self._M.assemble()
+        self._K: PETSc.Mat | None = None
+        self._rhs_L = None
+        if degree == 1 and not self.anisotropy:
+            self._K = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(L_form))
+            self._K.assemble()
+        else:
+            self._rhs_L = dolfinx.fem.form(-c["Lold"] * ufl.action(L_form, self._s_old))
+        rhs = self._source_form(current, w)
         # the volume source at t_{n+1} and t_n (weights of the scheme)
         self._t_new = dolfinx.fem.Constant(mesh, np.float64(0.0))
         self._t_old = dolfinx.fem.Constant(mesh, np.float64(0.0))
@@ -301,9 +312,12 @@ class SpinTransport:
             x = ufl.SpatialCoordinate(mesh)
             # a fixed rule: UFL's estimate for products of sines runs to degree ~20
             dxs = ufl.Measure("dx", domain=mesh, metadata={"quadrature_degree": 2 * degree + 2})
-            rhs += (c["fnew"] * ufl.inner(source(x, self._t_new), w) * dxs
-                    + c["fold"] * ufl.inner(source(x, self._t_old), w) * dxs)
-        self._rhs = dolfinx.fem.form(rhs)
+            volume = (c["fnew"] * ufl.inner(source(x, self._t_new), w) * dxs
+                      + c["fold"] * ufl.inner(source(x, self._t_old), w) * dxs)
+            rhs = volume if rhs is None else rhs + volume
+        self._rhs = None if rhs is None else dolfinx.fem.form(rhs)
+        self._b = self.s.x.petsc_vec.duplicate()  # ghosted like s
+        self._work = self.s.x.petsc_vec.duplicate()
         self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
         self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol)
         self._A: PETSc.Mat | None = None
@@ -320,10 +334,10 @@ class SpinTransport:
     def _source_form(self, current: Any, w: Any) -> Any:
         """``(chi_M m (x) j, grad w)``: the polarized spin current, integrated by parts with
         the rest of the flux (zero *total* flux on the boundary); with the transport's ``m``
-        of the step (Crank-Nicolson: the midpoint ``m``) its weight is 1 in every scheme."""
-        zero = dolfinx.fem.Constant(self.mesh, np.float64(0.0)) * ufl.inner(self.m, w) * ufl.dx
+        of the step (Crank-Nicolson: the midpoint ``m``) its weight is 1 in every scheme.
+        None without a current."""
         if current is None:
-            return zero
+            return None
         dim = self.mesh.geometry.dim
         if not isinstance(current, ufl.core.expr.Expr):
             vec = np.asarray(current, dtype=float).reshape(-1)
@@ -484,12 +498,14 @@ class SpinTransport:
         blocks = np.stack([np.stack([zero, -q[:, 2], q[:, 1]], axis=1),
                            np.stack([q[:, 2], zero, -q[:, 0]], axis=1),
                            np.stack([-q[:, 1], q[:, 0], zero], axis=1)], axis=1)  # q x .
-        size = self.V.dofmap.index_map.size_global * 3
-        if self._P is not None:
-            self._P.destroy()
-        self._P = PETSc.Mat().createAIJ(size=((3 * n, size), (3 * n, size)),
-                                        csr=(self._csr_ptr, self._csr_idx, blocks.reshape(-1)),
-                                        comm=self.comm)
+        if self._P is None:
+            # the operator's sparsity (zeros off the diagonal blocks): adding it to the
+            # operator is then a plain axpy of the value arrays (0.05 vs 3.4 ms for a
+            # block-diagonal pattern, SUBSET_NONZERO_PATTERN, on the spin-valve mesh)
+            assert self._A_base is not None
+            self._P = self._A_base.duplicate(copy=False)
+            self._P.zeroEntries()
+        self._P.setValuesCSR(self._csr_ptr, self._csr_idx, blocks.reshape(-1))
         self._P.assemble()
         self._P_version = self._m_version
         return self._P
@@ -522,8 +538,7 @@ class SpinTransport:
                 self._A = self._A_base.duplicate(copy=True)
             else:
                 self._A_base.copy(self._A, structure=same)
-            self._A.axpy(c_L, self._precession(),
-                         structure=PETSc.Mat.Structure.SUBSET_NONZERO_PATTERN)
+            self._A.axpy(c_L, self._precession(), structure=same)
         self._A_key = key
         return self._A
 
@@ -534,21 +549,31 @@ class SpinTransport:
         for key, value in coefficients.items():
             self._c[key].value = value
         A = self._matrix(coefficients["mass"], coefficients["L"])
-        b = dolfinx.fem.petsc.assemble_vector(self._rhs)
-        dolfinx.fem.petsc.apply_lifting(b, [self._a], bcs=[self._bcs])
+        b, work = self._b, self._work
+        with b.localForm() as local:
+            local.set(0.0)
+        if self._rhs is not None:
+            dolfinx.fem.petsc.assemble_vector(b, self._rhs)
+        lold = coefficients["Lold"]
+        if lold and self._rhs_L is not None:
+            dolfinx.fem.petsc.assemble_vector(b, self._rhs_L)
+        if self._bcs:
+            dolfinx.fem.petsc.apply_lifting(b, [self._a], bcs=[self._bcs])
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        if self._lumped and coefficients["Lold"]:
-            # the precession's part of -c_Lold L s_old (no coupling to Dirichlet columns:
-            # the lifting above, of the rest of L, is complete)
-            work = b.duplicate()
-            self._precession().mult(self._s_old.x.petsc_vec, work)
-            b.axpy(-coefficients["Lold"], work)
-            work.destroy()
+        # c_old M s_old + c_older M s_older
+        work.array[:] = (coefficients["old"] * self._s_old.x.petsc_vec.array
+                         + coefficients["older"] * self._s_older.x.petsc_vec.array)
+        self._M.multAdd(work, b, b)
+        if lold and self._K is not None:
+            # -c_Lold L s_old = -c_Lold (K + precession) s_old (the block-diagonal
+            # precession couples no Dirichlet column to another row: the lifting is complete)
+            self._K.mult(self._s_old.x.petsc_vec, work)
+            b.axpy(-lold, work)
+            if self._lumped:
+                self._precession().mult(self._s_old.x.petsc_vec, work)
+                b.axpy(-lold, work)
         dolfinx.fem.petsc.set_bc(b, self._bcs)
-        try:
-            self._ksp.solve(A, b, self.s.x.petsc_vec, what)
-        finally:
-            b.destroy()
+        self._ksp.solve(A, b, self.s.x.petsc_vec, what)
         self.s.x.scatter_forward()
         if not np.all(np.isfinite(self.s.x.array)):
             raise SolverError(f"{what}: the spin accumulation became non-finite")
@@ -617,6 +642,6 @@ class SpinTransport:
 
     def destroy(self) -> None:
         self._ksp.destroy()
-        for mat in (self._A, self._A_base, self._P):
+        for mat in (self._A, self._A_base, self._P, self._M, self._K, self._b, self._work):
             if mat is not None:
                 mat.destroy()
