@@ -7,9 +7,11 @@ free layer | lead, the computed potential, the free layer's FEM-BEM stray field)
 ``dynamic``      the coupled step: LLG, then an implicit (backward Euler) step of s
 ``quasistatic``  the coupled step with the steady s for the new m
 
-Per case: wall time per step (the slowest rank, after one warm-up step), the LLG's and
-the spin solver's Krylov iterations per step, the peak RSS per rank; the ratio "spin
-adds" is ``(coupled - llg) / llg`` per step (the goal: < 1).  With one rank the script
+The three cases run in one process, interleaved step by step (after one warm-up step
+each), so that the load of a shared machine hits them alike.  Per case: the median (and
+mean) wall time per step (each step's time is the slowest rank's), the LLG's and the
+spin solver's Krylov iterations per step, the peak RSS per rank (of the whole run); the
+ratio "spin adds" is the median over the steps of ``coupled / llg - 1`` (the goal: < 1).  With one rank the script
 also runs itself under the venv's ``mpirun -n 2`` (``--ranks 1`` skips that) and prints
 both tables.
 
@@ -26,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import COMM, log, peak_rss_mb, reset_peak_rss, tmax
 
 # isort: split
@@ -58,9 +61,8 @@ def build_stack(mesh_size: float, z_layers: int):
     return stack, magnet, parent
 
 
-def run_case(case: str, stack, magnet, parent, steps: int, dt: float) -> dict:
-    """Warm-up step, then ``steps`` timed steps of one case."""
-    reset_peak_rss()
+def setup_case(case: str, stack, magnet, parent, dt: float) -> tuple[dict, object, object]:
+    """One case's problem and integrator, after one warm-up step."""
     terms = [Exchange(1.0), UniaxialAnisotropy(0.1, axis=(1.0, 0.0, 0.0)),
              StrayField(solver=FredkinKoehler(magnet))]
     row: dict = {"case": case, "ranks": COMM.size}
@@ -92,33 +94,51 @@ def run_case(case: str, stack, magnet, parent, steps: int, dt: float) -> dict:
     row["m_dofs"] = llg.V.dofmap.index_map.size_global * 3
     integrator.step(dt)  # warm-up: first assemblies, factorizations, BEM matrix use
     row["setup_s"] = tmax(time.perf_counter() - t_setup)
-    llg_its = spin_its = 0
-    spin_its0 = spin.linear_iterations if spin is not None else 0
-    COMM.Barrier()
-    t0 = time.perf_counter()
+    return row, integrator, spin
+
+
+def run_cases(cases: list[str], stack, magnet, parent, steps: int, dt: float) -> list[dict]:
+    """``steps`` steps of every case, interleaved step by step (a load change on the
+    shared machine then hits all cases alike): per case the median and mean step time
+    (each step's time is the slowest rank's) and the median per-step ratio to LLG."""
+    reset_peak_rss()
+    setups = [setup_case(case, stack, magnet, parent, dt) for case in cases]
+    times = {case: [] for case in cases}
+    its = {case: 0 for case in cases}
+    spin_its0 = {case: spin.linear_iterations for case, (_, _, spin) in zip(cases, setups)
+                 if spin is not None}
     for _ in range(steps):
-        info = integrator.step(dt)
-        llg_its += getattr(info, "iterations", 0)
-    elapsed = tmax(time.perf_counter() - t0)
-    if spin is not None:
-        spin_its = spin.linear_iterations - spin_its0
-    row.update(step_s=elapsed / steps, llg_its=llg_its / steps, spin_its=spin_its / steps,
-               rss_mb=COMM.allreduce(peak_rss_mb(), op=MPI.MAX))
-    integrator.destroy()
-    return row
+        for case, (_, integrator, _) in zip(cases, setups):
+            COMM.Barrier()
+            t0 = time.perf_counter()
+            info = integrator.step(dt)
+            times[case].append(tmax(time.perf_counter() - t0))
+            its[case] += getattr(info, "iterations", 0)
+    rows = []
+    for case, (row, integrator, spin) in zip(cases, setups):
+        t = np.array(times[case])
+        spin_its = (spin.linear_iterations - spin_its0[case]) if spin is not None else 0
+        row.update(step_s=float(np.median(t)), mean_s=float(t.mean()), llg_its=its[case] / steps,
+                   spin_its=spin_its / steps,
+                   rss_mb=COMM.allreduce(peak_rss_mb(), op=MPI.MAX))
+        if "llg" in times and case != "llg":
+            row["adds"] = float(np.median(t / np.array(times["llg"]) - 1.0))
+        rows.append(row)
+        integrator.destroy()
+    return rows
 
 
 def table(rows: list[dict]) -> str:
-    base = next(r["step_s"] for r in rows if r["case"] == "llg")
-    lines = [("| ranks | case | m dofs | s dofs | step [ms] | spin adds | LLG its | spin its "
-              "| phi [ms] (its) | peak RSS/rank [MB] |"),
+    lines = [("| ranks | case | m dofs | s dofs | step median (mean) [ms] | spin adds | LLG its "
+              "| spin its | phi [ms] (its) | peak RSS/rank [MB] |"),
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        adds = "-" if r["case"] == "llg" else f"{(r['step_s'] - base) / base:.2f}x"
+        adds = f"{r['adds']:.2f}x" if "adds" in r else "-"
         phi = (f"{1e3 * r['potential_s']:.1f} ({r['potential_its']})" if "potential_s" in r
                else "-")
         lines.append(f"| {r['ranks']} | {r['case']} | {r['m_dofs']:,} | "
-                     f"{r.get('spin_dofs', 0):,} | {1e3 * r['step_s']:.1f} | {adds} | "
+                     f"{r.get('spin_dofs', 0):,} | {1e3 * r['step_s']:.1f} ({1e3 * r['mean_s']:.1f}) | "
+                     f"{adds} | "
                      f"{r['llg_its']:.1f} | {r['spin_its']:.1f} | {phi} | {r['rss_mb']:.0f} |")
     return "\n".join(lines)
 
@@ -137,8 +157,8 @@ def main() -> None:
     if args.quick:
         args.mesh_size, args.z_layers, args.steps = 0.5, 1, 5
     stack, magnet, parent = build_stack(args.mesh_size, args.z_layers)
-    rows = [run_case(case, stack, magnet, parent, args.steps, args.dt)
-            for case in ("llg", "dynamic", "quasistatic")]
+    rows = run_cases(["llg", "dynamic", "quasistatic"], stack, magnet, parent, args.steps,
+                     args.dt)
     if COMM.rank != 0:
         return
     if args.json is not None and COMM.size > 1:  # a child run: its rows to the parent

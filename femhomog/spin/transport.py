@@ -24,8 +24,11 @@ form
 
 and an implicit step (backward Euler, Crank-Nicolson or BDF2): the spin time scales are
 100-1000x shorter than the magnetization's, so an explicit step is not an option.  Each
-step solves one non-symmetric linear system (GMRES with block Jacobi / ILU by default, or
-MUMPS).  The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the
+step solves one non-symmetric linear system: GMRES (modified Gram-Schmidt, the previous
+``s`` as initial guess, relative tolerance 1e-8 by default: far below the step's time
+error) preconditioned by ILU / block Jacobi of the m-independent operator (mass,
+diffusion, drift, spin flip), which is factorized once per step size and scheme, not
+every time ``m`` changes; or MUMPS.  The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the
 conductor space: in a magnet cell every node of the cell is a magnet node, so
 ``chi_M m`` equals ``m`` there exactly, and it vanishes in every other cell.  Interpolating
 ``m`` alone onto the conductor (without ``chi_M``) would smear it over the interface
@@ -33,9 +36,10 @@ elements (DESIGN.md).  P1: the precession term is integrated with the vertex rul
 the LLG field terms), so its matrix is block diagonal, ``(2/tau_ex) [w_i m_i + p_i]_x``
 per node with ``w_i`` the magnet cells' share of the node's lumped mass (``p_i`` the
 pinned layers'); a new ``m`` then costs an O(n) update of the assembled rest instead of
-an assembly.  The right-hand side is matrix-vector products of matrices assembled
-once (mass, and the m-independent rest of ``L`` for Crank-Nicolson) plus the source
-forms (measured, spin-valve demo mesh, 1 rank: 110 -> ~60-70 ms per coupled step).  P2: the
+an assembly (9 values per node written into the operator).  The right-hand side is
+matrix-vector products of matrices assembled once (mass, the m-independent rest of
+``L`` for Crank-Nicolson, the polarized current's ``B`` with ``B m`` its term) plus the
+volume source's form (benchmarks/README.md: the spin-valve demo mesh).  P2: the
 consistent form.  ``quasi_static`` solves the steady problem for the current ``m``.
 
 Nondimensional throughout (the seed's system); SI parameters are converted once in
@@ -124,9 +128,11 @@ class _ImplicitLinear:
     """Shared machinery of an implicit linear step ``(M/dt_eff + L) x = rhs``: forms,
     assembly, Dirichlet conditions, the KSP."""
 
-    def __init__(self, comm: MPI.Comm, solver: str, prefix: str, rtol: float) -> None:
+    def __init__(self, comm: MPI.Comm, solver: str, prefix: str, rtol: float, *,
+                 warm_start: bool = False) -> None:
         self.ksp = PETSc.KSP().create(comm)
         self.ksp.setOptionsPrefix(prefix)
+        self.direct = solver == "direct"
         if solver == "direct":
             self.ksp.setType("preonly")
             self.ksp.getPC().setType("lu")
@@ -136,13 +142,27 @@ class _ImplicitLinear:
             pc = self.ksp.getPC()
             pc.setType("bjacobi" if comm.size > 1 else "ilu")
             self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=2000)
+            # the solution vector holds the previous step's s: the initial guess
+            self.ksp.setInitialGuessNonzero(bool(warm_start))
         else:
             raise ConfigError(f"spin solver must be 'direct' or 'iterative', got {solver!r}")
+        # GMRES with modified Gram-Schmidt: with the classical one (VecMDot) the last bits
+        # of s differed between identical runs (2 in 10 runs of a 1D job with a reused
+        # preconditioner; the bitwise restart test), with MGS 10 in 10 were identical
+        options = PETSc.Options()
+        mgs = f"{prefix}ksp_gmres_modifiedgramschmidt"
+        if not self.direct:
+            options.setValue(mgs, "")
         self.ksp.setFromOptions()
+        if not self.direct:
+            options.delValue(mgs)
         self.iterations = 0
 
-    def solve(self, A: PETSc.Mat, b: PETSc.Vec, x: PETSc.Vec, what: str) -> None:
-        self.ksp.setOperators(A)
+    def solve(self, A: PETSc.Mat, b: PETSc.Vec, x: PETSc.Vec, what: str,
+              P: PETSc.Mat | None = None) -> None:
+        """Solve ``A x = b``; ``P``: the matrix the preconditioner is built from (default
+        ``A``).  PETSc sets the preconditioner up again only when ``P`` changed."""
+        self.ksp.setOperators(A, A if P is None else P)
         self.ksp.solve(b, x)
         reason = self.ksp.getConvergedReason()
         if reason < 0:
@@ -225,7 +245,7 @@ class SpinTransport:
         dirichlet: Mapping[int, Sequence[float] | Callable[[np.ndarray], np.ndarray]] | None = None,
         scheme: str = "backward_euler",
         solver: str = "iterative",
-        rtol: float = 1e-10,
+        rtol: float = 1e-8,
     ) -> None:
         if scheme not in SCHEMES:
             raise ConfigError(f"spin scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
@@ -269,6 +289,9 @@ class SpinTransport:
         inv_ex = 0.0 if np.isinf(self.tau_ex) else 2.0 / self.tau_ex
         inv_sf = 0.0 if np.isinf(self.tau_sf) else 1.0 / self.tau_sf
         L_form = ufl.inner(_flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
+        if inv_sf:
+            L_form += inv_sf * ufl.inner(s, w) * ufl.dx
+        L_static = L_form  # the m-independent part: the preconditioner's operator
         if self.anisotropy:
             # ZLF's -2 D0 beta beta' m (x) ((grad s)^T m): the flux along m is reduced
             mm = self._magnetization()
@@ -280,8 +303,6 @@ class SpinTransport:
         self._lumped = degree == 1 and inv_ex != 0.0
         if inv_ex and not self._lumped:
             L_form += inv_ex * ufl.inner(ufl.cross(self._magnetization(), s), w) * ufl.dx
-        if inv_sf:
-            L_form += inv_sf * ufl.inner(s, w) * ufl.dx
         # one bilinear and one linear form serve every scheme and the steady problem:
         #   (c_mass M + c_L L) s = c_old M s_old + c_older M s_older - c_Lold L s_old
         mass_form = ufl.inner(s, w) * ufl.dx
@@ -289,6 +310,14 @@ class SpinTransport:
                    for k in ("mass", "L", "old", "older", "Lold", "fnew", "fold")}
         c = self._c
         self._a = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_form)
+        # iterative solver: the preconditioner is built from the m-independent operator
+        # c_mass M + c_L L_static (diffusion, drift, spin flip), set up again only when the
+        # scheme's constants change, not when m does (see _operator); P1 isotropic: the
+        # assembled rest of the lumped precession is that operator already
+        self._iterative = solver == "iterative"
+        self._a_pc = None
+        if self._iterative and (self.anisotropy or not self._lumped):
+            self._a_pc = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_static)
         # right-hand side: the mass terms and (P1, isotropic) L s_old by matrix-vector
         # products of matrices assembled once; forms only for the sources and for an
         # m-dependent L (P2 precession, anisotropy)
@@ -301,7 +330,8 @@ class SpinTransport:
             self._K.assemble()
         else:
             self._rhs_L = dolfinx.fem.form(-c["Lold"] * ufl.action(L_form, self._s_old))
-        rhs = self._source_form(current, w)
+        self._B, self._b_pinned = self._source(current, w)
+        rhs = None
         # the volume source at t_{n+1} and t_n (weights of the scheme)
         self._t_new = dolfinx.fem.Constant(mesh, np.float64(0.0))
         self._t_old = dolfinx.fem.Constant(mesh, np.float64(0.0))
@@ -319,32 +349,48 @@ class SpinTransport:
         self._b = self.s.x.petsc_vec.duplicate()  # ghosted like s
         self._work = self.s.x.petsc_vec.duplicate()
         self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
-        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol)
+        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol,
+                                    warm_start=True)
         self._A: PETSc.Mat | None = None
         self._A_key: tuple | None = None
         self._A_base: PETSc.Mat | None = None
         self._base_key: tuple | None = None
-        self._P: PETSc.Mat | None = None
-        self._P_version = -1
+        self._A_pc: PETSc.Mat | None = None
+        self._pc_key: tuple | None = None
+        self._q = np.zeros((self.V.dofmap.index_map.size_local, 3))
+        self._q_version = -1
+        self._base_blocks: np.ndarray | None = None
         if self._lumped:
             self._setup_precession()
         self._m_version = 0
 
     # ------------------------------------------------------------------ setup
-    def _source_form(self, current: Any, w: Any) -> Any:
+    def _source(self, current: Any, w: Any) -> tuple[PETSc.Mat | None, PETSc.Vec | None]:
         """``(chi_M m (x) j, grad w)``: the polarized spin current, integrated by parts with
         the rest of the flux (zero *total* flux on the boundary); with the transport's ``m``
         of the step (Crank-Nicolson: the midpoint ``m``) its weight is 1 in every scheme.
-        None without a current."""
+
+        Linear in ``m``: a matrix ``B`` assembled once (``B m`` each step, a matrix-vector
+        product instead of a vector assembly) and the pinned layers' constant vector
+        (owned entries complete).  None, None without a current."""
         if current is None:
-            return None
+            return None, None
         dim = self.mesh.geometry.dim
         if not isinstance(current, ufl.core.expr.Expr):
             vec = np.asarray(current, dtype=float).reshape(-1)
             if vec.shape != (dim,) or not np.all(np.isfinite(vec)):
                 raise ConfigError(f"spin current must be {dim} finite numbers, got {current!r}")
             current = dolfinx.fem.Constant(self.mesh, vec)
-        return ufl.inner(ufl.outer(self._magnetization(), current), ufl.grad(w)) * ufl.dx
+        u = ufl.TrialFunction(self.V)
+        B = dolfinx.fem.petsc.assemble_matrix(dolfinx.fem.form(
+            ufl.inner(ufl.outer(self.chi * u, current), ufl.grad(w)) * ufl.dx))
+        B.assemble()
+        if self.m_pinned is None:
+            return B, None
+        b = dolfinx.fem.petsc.assemble_vector(dolfinx.fem.form(
+            ufl.inner(ufl.outer(self.m_pinned, current), ufl.grad(w)) * ufl.dx))
+        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        return B, b
 
     def _magnetization(self) -> Any:
         """``chi_M m`` plus the pinned layers' fixed ``m`` (zero in every other cell)."""
@@ -486,69 +532,97 @@ class SpinTransport:
             constrained[dofs[dofs < 3 * n]] = True
         self._free_nodes = ~constrained.reshape(n, 3).any(axis=1)
 
-    def _precession(self) -> PETSc.Mat:
-        """The block-diagonal precession matrix for the current ``m`` (owned rows; zero
-        rows at Dirichlet nodes), rebuilt when ``m`` changed."""
-        if self._P is not None and self._P_version == self._m_version:
-            return self._P
-        n = self._w_magnet.size
-        q = self._w_magnet[:, None] * self.m.x.array[: 3 * n].reshape(n, 3) + self._p_pinned
-        q *= self._inv_ex * self._free_nodes[:, None]
-        zero = np.zeros(n)
-        blocks = np.stack([np.stack([zero, -q[:, 2], q[:, 1]], axis=1),
-                           np.stack([q[:, 2], zero, -q[:, 0]], axis=1),
-                           np.stack([-q[:, 1], q[:, 0], zero], axis=1)], axis=1)  # q x .
-        if self._P is None:
-            # the operator's sparsity (zeros off the diagonal blocks): adding it to the
-            # operator is then a plain axpy of the value arrays (0.05 vs 3.4 ms for a
-            # block-diagonal pattern, SUBSET_NONZERO_PATTERN, on the spin-valve mesh)
-            assert self._A_base is not None
-            self._P = self._A_base.duplicate(copy=False)
-            self._P.zeroEntries()
-        self._P.setValuesCSR(self._csr_ptr, self._csr_idx, blocks.reshape(-1))
-        self._P.assemble()
-        self._P_version = self._m_version
-        return self._P
+    def _nodal_precession(self) -> np.ndarray:
+        """``q_i = (2/tau_ex) (w_i m_i + p_i)`` per owned node (0 at Dirichlet nodes): node
+        ``i``'s block of the precession matrix is ``[q_i]_x``, i.e. ``(P s)_i = q_i x s_i``;
+        recomputed when ``m`` changed."""
+        if self._q_version != self._m_version:
+            n = self._w_magnet.size
+            q = self._w_magnet[:, None] * self.m.x.array[: 3 * n].reshape(n, 3) + self._p_pinned
+            q *= self._inv_ex * self._free_nodes[:, None]
+            self._q = q
+            self._q_version = self._m_version
+        return self._q
 
-    def _matrix(self, c_mass: float, c_L: float) -> PETSc.Mat:
-        """``c_mass M + c_L L`` with the Dirichlet rows; P1 precession: the assembled rest
-        (kept per scheme constants) plus ``c_L`` times the block-diagonal precession."""
-        key = (c_mass, c_L, self._m_version)
-        if self._A is not None and key == self._A_key:
-            return self._A
-        if not self._lumped:
-            if self._A is None:
-                self._A = dolfinx.fem.petsc.assemble_matrix(self._a, bcs=self._bcs)
-            else:  # same sparsity: new values into the same matrix
-                self._A.zeroEntries()
-                dolfinx.fem.petsc.assemble_matrix(self._A, self._a, bcs=self._bcs)
-            self._A.assemble()
+    def _blocks(self) -> np.ndarray:
+        """The precession's 3 x 3 diagonal blocks ``[q_i]_x`` (owned nodes, (n, 3, 3))."""
+        q = self._nodal_precession()
+        zero = np.zeros(len(q))
+        return np.stack([np.stack([zero, -q[:, 2], q[:, 1]], axis=1),
+                         np.stack([q[:, 2], zero, -q[:, 0]], axis=1),
+                         np.stack([-q[:, 1], q[:, 0], zero], axis=1)], axis=1)  # q x .
+
+    def _assemble_into(self, A: PETSc.Mat | None, form: Any) -> PETSc.Mat:
+        """``form`` with the Dirichlet rows, into ``A`` (same sparsity) or a new matrix."""
+        if A is None:
+            A = dolfinx.fem.petsc.assemble_matrix(form, bcs=self._bcs)
         else:
-            base_key = (c_mass, c_L, self._m_version if self.anisotropy else 0)
-            if self._A_base is None or self._base_key != base_key:
-                if self._A_base is None:
-                    self._A_base = dolfinx.fem.petsc.assemble_matrix(self._a, bcs=self._bcs)
-                else:
-                    self._A_base.zeroEntries()
-                    dolfinx.fem.petsc.assemble_matrix(self._A_base, self._a, bcs=self._bcs)
-                self._A_base.assemble()
-                self._base_key = base_key
-            same = PETSc.Mat.Structure.SAME_NONZERO_PATTERN
+            A.zeroEntries()
+            dolfinx.fem.petsc.assemble_matrix(A, form, bcs=self._bcs)
+        A.assemble()
+        return A
+
+    def _base(self, c_mass: float, c_L: float) -> PETSc.Mat:
+        """P1 lumped precession: ``c_mass M + c_L L`` without the precession, assembled when
+        the scheme's constants (or, with anisotropy, ``m``) changed."""
+        key = (c_mass, c_L, self._m_version if self.anisotropy else 0)
+        if self._A_base is None or self._base_key != key:
+            self._A_base = self._assemble_into(self._A_base, self._a)
+            self._base_key = key
+        return self._A_base
+
+    def _operator(self, c_mass: float, c_L: float) -> tuple[PETSc.Mat, PETSc.Mat | None]:
+        """The operator ``c_mass M + c_L L`` with the Dirichlet rows, and the matrix of the
+        preconditioner (None: the operator itself).
+
+        P1: the assembled rest (:meth:`_base`) with its node-diagonal 3 x 3 blocks
+        replaced by theirs plus ``c_L`` times the precession's, written into a copy of
+        it when ``m`` changed (9 values per node, no assembly or matrix copy).  P2: the
+        assembled form.  Iterative solver: the preconditioner's matrix is the
+        m-independent operator (P1 isotropic: the assembled rest itself), so PETSc
+        factorizes it (ILU) once per time step size instead of every step."""
+        pc = None
+        if self._a_pc is not None:
+            key = (c_mass, c_L)
+            if self._A_pc is None or self._pc_key != key:
+                self._A_pc = self._assemble_into(self._A_pc, self._a_pc)
+                self._pc_key = key
+            pc = self._A_pc
+        key = (c_mass, c_L, self._m_version)
+        if not self._lumped:
+            if self._A is None or key != self._A_key:
+                self._A = self._assemble_into(self._A, self._a)
+                self._A_key = key
+            return self._A, pc
+        base_key = self._base_key
+        base = self._base(c_mass, c_L)
+        if self._iterative and pc is None:
+            pc = base
+        if self._A is not None and key == self._A_key:
+            return self._A, pc
+        if self._A is None or self._base_key != base_key:
+            # a new rest: copy it, and keep its diagonal blocks (owned rows, global cols)
             if self._A is None:
-                self._A = self._A_base.duplicate(copy=True)
+                self._A = base.duplicate(copy=True)
             else:
-                self._A_base.copy(self._A, structure=same)
-            self._A.axpy(c_L, self._precession(), structure=same)
+                base.copy(self._A, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            ai, aj, av = base.getValuesCSR()
+            start = self.V.dofmap.index_map.local_range[0]
+            row_node = start + np.repeat(np.arange(len(ai) - 1), np.diff(ai)) // 3
+            self._base_blocks = av[aj // 3 == row_node].reshape(-1, 3, 3).copy()
+        values = self._base_blocks + c_L * self._blocks()
+        self._A.setValuesCSR(self._csr_ptr, self._csr_idx, values.reshape(-1))
+        self._A.assemble()
         self._A_key = key
-        return self._A
+        return self._A, pc
 
     # ------------------------------------------------------------------ assembly
     def _solve_system(self, coefficients: dict[str, float], what: str) -> None:
         """Set the form constants, assemble (the matrix only when ``m`` or the scheme's
-        constants changed) and solve into ``s``."""
+        constants changed) and solve into ``s`` (the initial guess: ``s`` before)."""
         for key, value in coefficients.items():
             self._c[key].value = value
-        A = self._matrix(coefficients["mass"], coefficients["L"])
+        A, P = self._operator(coefficients["mass"], coefficients["L"])
         b, work = self._b, self._work
         with b.localForm() as local:
             local.set(0.0)
@@ -564,16 +638,22 @@ class SpinTransport:
         work.array[:] = (coefficients["old"] * self._s_old.x.petsc_vec.array
                          + coefficients["older"] * self._s_older.x.petsc_vec.array)
         self._M.multAdd(work, b, b)
+        if self._B is not None:  # the polarized current: B m (+ the pinned layers')
+            self._B.multAdd(self.m.x.petsc_vec, b, b)
+            if self._b_pinned is not None:
+                b.axpy(1.0, self._b_pinned)
         if lold and self._K is not None:
             # -c_Lold L s_old = -c_Lold (K + precession) s_old (the block-diagonal
             # precession couples no Dirichlet column to another row: the lifting is complete)
             self._K.mult(self._s_old.x.petsc_vec, work)
-            b.axpy(-lold, work)
             if self._lumped:
-                self._precession().mult(self._s_old.x.petsc_vec, work)
-                b.axpy(-lold, work)
+                n = len(self._q)
+                s_old = self._s_old.x.array[: 3 * n].reshape(n, 3)
+                q = self._nodal_precession()  # (P s_old)_i = q_i x s_old_i
+                work.array[: 3 * n] += np.cross(q, s_old).reshape(-1)
+            b.axpy(-lold, work)
         dolfinx.fem.petsc.set_bc(b, self._bcs)
-        self._ksp.solve(A, b, self.s.x.petsc_vec, what)
+        self._ksp.solve(A, b, self.s.x.petsc_vec, what, P)
         self.s.x.scatter_forward()
         if not np.all(np.isfinite(self.s.x.array)):
             raise SolverError(f"{what}: the spin accumulation became non-finite")
@@ -642,6 +722,7 @@ class SpinTransport:
 
     def destroy(self) -> None:
         self._ksp.destroy()
-        for mat in (self._A, self._A_base, self._P, self._M, self._K, self._b, self._work):
+        for mat in (self._A, self._A_base, self._M, self._K, self._b, self._work, self._A_pc,
+                    self._B, self._b_pinned):
             if mat is not None:
                 mat.destroy()

@@ -286,4 +286,4 @@ class SpinSection:
     solver: str = option(choice("iterative", "direct"), "iterative",
                          "Linear solver of s and rho: iterative (GMRES + ILU/block Jacobi; the "
                          "computed phi: CG + GAMG) | direct (MUMPS).")
-    rtol: float = option(real(0, 1), 1e-10, "Relative tolerance of the iterative solver.")
+    rtol: float = option(real(0, 1), 1e-8, "Relative tolerance of the iterative solver.")
