@@ -66,6 +66,7 @@ from femhomog.timestepping import (
     StateWriter,
     config_fingerprint,
     prepare_checkpoint_dir,
+    read_checkpoint_arrays,
     read_checkpoint_meta,
     read_run_json,
     restore_checkpoint,
@@ -305,7 +306,9 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
         meta = restore_checkpoint(restart, ck_state)
         if setup.spin is not None:
             loop = meta["loop"]
-            setup.spin.restored(loop["dt"] if loop["stats"]["steps"] else None)
+            names = setup.spin.checkpoint_array_names  # P2 spin dofs
+            arrays = read_checkpoint_arrays(restart, names, comm) if names else None
+            setup.spin.restored(loop["dt"] if loop["stats"]["steps"] else None, arrays)
     info = _run_info(cfg, setup, comm)
     mesh = info["mesh"]
     log.info("llg: %dD mesh, %d cells, %d nodes, periodic %s, terms %s, integrator %s",
@@ -332,10 +335,11 @@ def run_llg_job(cfg: LlgJobConfig, *, out_dir: Path, comm: MPI.Comm,
     old_fields = old_info.get("files", {}).get("fields") if meta is not None else None
     if isinstance(old_fields, str):
         old_fields = [old_fields]
-    p2_spin = cfg.spin.enabled and cfg.spin.degree == 2  # no checkpoints (config check)
+    more = (setup.spin.checkpoint_arrays
+            if setup.spin is not None and setup.spin.checkpoint_array_names else None)
     checkpoint = Checkpointer(out_dir, ck_state, every=oc.checkpoint_every,
-                              wall=0.0 if p2_spin else oc.checkpoint_wall, fingerprint=fingerprint,
-                              extra={"restarts": restarts, "phase": "field"})
+                              wall=oc.checkpoint_wall, fingerprint=fingerprint,
+                              extra={"restarts": restarts, "phase": "field"}, arrays=more)
     info = {"job": info.pop("job"), "status": "running", **info, "started": started,
             "restarts": restarts}
     info["files"] = {

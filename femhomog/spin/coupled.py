@@ -30,10 +30,12 @@ spin flip and no damping, midpoint + Crank-Nicolson iterated conserve ``|m|``,
 ``|s|`` and ``s - (2/(c c_s tau_ex)) m`` (``c`` the precession factor) exactly, as the
 continuous system does (tests/test_spin_llg.py).
 
-Checkpoints (P1 spin spaces): the state is on the conductor's nodes, ``m`` (the
-magnetization at the magnet's vertices, 0 elsewhere), ``s``, ``s_prev`` (the step
-before: BDF2 continues without a restart step) and ``rho``; see
-:meth:`SpinLLGProblem.checkpoint_state` and :meth:`SpinLLGProblem.restored`.
+Checkpoints: the state is on the conductor's nodes, ``m`` (the magnetization at the
+magnet's vertices, 0 elsewhere), ``s``, ``s_prev`` (the step before: BDF2 continues
+without a restart step) and ``rho``; with P2 spin elements ``s`` at the vertices and,
+as arrays of their own, every P2 dof of ``s`` and ``s_prev`` keyed by its mesh node
+pair (any number of ranks); see :meth:`SpinLLGProblem.checkpoint_state`,
+:meth:`SpinLLGProblem.checkpoint_arrays` and :meth:`SpinLLGProblem.restored`.
 """
 
 from __future__ import annotations
@@ -58,11 +60,14 @@ from femhomog.micromag.terms import SpinTorque
 from femhomog.spin.charge import ChargeTransport
 from femhomog.spin.transfer import MagnetTransfer
 from femhomog.spin.transport import SpinTransport
+from femhomog.timestepping.dofkeys import assign_keyed, gather_keyed
 
 __all__ = ["MODES", "CoupledStepInfo", "SpinLLGIntegrator", "SpinLLGProblem"]
 
 #: How ``s`` follows ``m``: its own implicit step, or the steady state for the current ``m``.
 MODES = ("dynamic", "quasistatic")
+#: Prefix of the checkpoint arrays of P2 spin elements.
+P2_PREFIX = "spin_p2_"
 
 
 class SpinLLGProblem:
@@ -171,8 +176,8 @@ class SpinLLGProblem:
     def checkpoint_state(self) -> dict[str, dolfinx.fem.Function]:
         """The functions of a checkpoint or final state (conductor P1 nodes).
 
-        P2 spin elements: ``m``, ``s`` at the vertices (and ``rho``), a final state
-        that :meth:`restored` refuses (the edge values of ``s`` are not in it)."""
+        P2 spin elements: ``m``, ``s`` at the vertices (and ``rho``); the P2 dofs of
+        ``s`` and ``s_prev`` are :meth:`checkpoint_arrays`."""
         if not self._same_space:
             state = {"m": self.m_conductor, "s": self.s_vertices}
         else:
@@ -181,13 +186,34 @@ class SpinLLGProblem:
             state["rho"] = self.charge.rho
         return state
 
-    def restored(self, dt: float | None) -> None:
+    @property
+    def checkpoint_array_names(self) -> tuple[str, ...]:
+        """Names of :meth:`checkpoint_arrays` (P2 spin elements; none for P1)."""
+        if self._same_space:
+            return ()
+        return tuple(P2_PREFIX + k for k in ("keys", "s", "s_prev"))
+
+    def checkpoint_arrays(self) -> dict[str, np.ndarray] | None:
+        """P2 spin elements: every dof of ``s`` and ``s_prev`` keyed by its mesh node pair
+        (:mod:`femhomog.timestepping.dofkeys`), on rank 0 (None elsewhere and for P1:
+        the nodal state holds them).  Collective."""
+        if self._same_space:
+            return None
+        return gather_keyed({"s": self.spin.s, "s_prev": self.spin.previous}, P2_PREFIX)
+
+    def restored(self, dt: float | None, arrays: dict[str, np.ndarray] | None = None) -> None:
         """After :meth:`checkpoint_state`'s functions were read back: ``m`` on the magnet,
         the spin history (``dt``: the step before the checkpoint, None at ``t = 0``), the
-        torque's ``s``, and ``rho``'s Slotboom variable."""
+        torque's ``s``, and ``rho``'s Slotboom variable.  P2 spin elements: ``arrays``
+        are :meth:`checkpoint_arrays` as read back
+        (:func:`femhomog.timestepping.checkpoint.read_checkpoint_arrays`)."""
         if not self._same_space:
-            raise ConfigError("spin.degree = 2 runs cannot be restarted (checkpoints hold P1 "
-                              "nodal values): use spin.degree = 1")
+            if arrays is None:
+                raise ConfigError("internal error: a P2 spin restart needs the checkpoint's "
+                                  "degree-2 arrays")
+            assign_keyed({"s": self.spin.s, "s_prev": self.spin.previous}, arrays, P2_PREFIX,
+                         what="--restart: checkpoint")
+            self.sync_outputs()
         self.transfer.to_magnet(self.m_conductor, self.llg.m, p1=True)
         self._set_spin_magnetization(self.m_conductor.x.array)
         self.spin.resume_history(self.spin.previous.x.array.copy() if dt else None, dt)

@@ -11,6 +11,7 @@ diffusion and waves.
                 :class:`StateWriter` (nodal state at the end)
 ``state``       nodal state files keyed by the mesh's input indices (any rank count)
 ``checkpoint``  :class:`Checkpointer`, restore, configuration fingerprint
+``dofkeys``     P1/P2 dofs keyed by mesh node pairs (P2 states in checkpoints)
 ``runinfo``     :class:`RunRecord`: the run.json lifecycle
 ``stop``        SIGTERM/SIGINT/SIGUSR1 stop every rank at the next step (:class:`RunStopped`)
 ``progress``    :class:`Progress`: tqdm bar on a TTY, log lines otherwise
@@ -23,6 +24,7 @@ from femhomog.timestepping.checkpoint import (
     checkpoint_path,
     config_fingerprint,
     prepare_checkpoint_dir,
+    read_checkpoint_arrays,
     read_checkpoint_meta,
     restore_checkpoint,
 )
@@ -60,6 +62,7 @@ __all__ = [
     "config_fingerprint",
     "make_stepper",
     "prepare_checkpoint_dir",
+    "read_checkpoint_arrays",
     "read_checkpoint_meta",
     "read_run_json",
     "restore_checkpoint",

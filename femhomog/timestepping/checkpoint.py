@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,6 +44,7 @@ __all__ = [
     "config_fingerprint",
     "config_hash",
     "prepare_checkpoint_dir",
+    "read_checkpoint_arrays",
     "read_checkpoint_meta",
     "restore_checkpoint",
 ]
@@ -121,11 +122,16 @@ class Checkpointer:
         :func:`config_fingerprint` of the run's configuration ({} without one).
     extra
         More entries of ``meta`` (e.g. the restart count); may be updated later.
+    arrays
+        Collective callable returning more arrays for the file on rank 0 (None
+        elsewhere), e.g. a P2 state keyed by :func:`femhomog.timestepping.dofkeys.
+        gather_keyed`; read back with :func:`read_checkpoint_arrays`.
     """
 
     def __init__(self, run_dir: str | Path, state: Mapping[str, Any], *, every: int = 0,
                  wall: float = 0.0, fingerprint: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None,
+                 arrays: Callable[[], dict[str, np.ndarray] | None] | None = None) -> None:
         self.path = checkpoint_path(run_dir)
         self.layout = NodalLayout(state)
         self.comm = self.layout.comm
@@ -134,6 +140,7 @@ class Checkpointer:
         self.fingerprint = dict(fingerprint or {})
         self.hash = config_hash(self.fingerprint)
         self.extra = dict(extra or {})
+        self.arrays = arrays
         self.written = 0
         kill = os.environ.get(KILL_IN_CHECKPOINT_ENV, "")
         self._kill_at = int(kill) if kill.isdigit() else 0
@@ -170,7 +177,8 @@ class Checkpointer:
             os.fsync(f.fileno())
             os.kill(os.getpid(), signal.SIGKILL)
 
-        return save_state(self.path, self.layout, meta=meta, what="checkpoint",
+        more = self.arrays() if self.arrays is not None else None
+        return save_state(self.path, self.layout, meta=meta, what="checkpoint", more=more,
                           before_rename=die if self._kill_at == self.written else None)
 
 
@@ -296,3 +304,28 @@ def restore_checkpoint(run_dir: str | Path, state: Mapping[str, Any] | NodalLayo
         raise ConfigError(failure)
     assign_by_keys(layout, data, what=f"--restart: checkpoint {path}")
     return comm.bcast(meta, root=0)
+
+
+def read_checkpoint_arrays(run_dir: str | Path, names: Iterable[str], comm: Any
+                           ) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of a run's checkpoint (written by a :class:`Checkpointer`'s
+    ``arrays``) on every rank.  Rank 0 reads (after :func:`restore_checkpoint` checked
+    the file); ConfigError on every rank if one is missing or not finite."""
+    path = checkpoint_path(run_dir)
+    data, failure = None, None
+    if comm.rank == 0:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {name: np.asarray(npz[name]) for name in names}
+            bad = [n for n, a in data.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+            if bad:
+                failure = f"--restart: checkpoint {path} is damaged: non-finite {bad[0]}"
+        except KeyError as exc:
+            failure = (f"--restart: checkpoint {path} has no array {exc} (written by a run "
+                       "without it)")
+        except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many kinds
+            failure = f"--restart: checkpoint {path} is damaged: {type(exc).__name__}: {exc}"
+    failure = comm.bcast(failure, root=0)
+    if failure is not None:
+        raise ConfigError(failure)
+    return comm.bcast(data, root=0)

@@ -178,11 +178,13 @@ class NodalLayout:
 
 def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1.0,
                t: float | None = None, meta: Callable[[], dict[str, Any]] | None = None,
-               what: str = "", before_rename: Callable[[BinaryIO], None] | None = None) -> Path:
+               what: str = "", before_rename: Callable[[BinaryIO], None] | None = None,
+               more: Mapping[str, np.ndarray] | None = None) -> Path:
     """Gather the functions of ``layout`` on rank 0 and write them atomically.
 
     Arrays, in this order: ``meta`` (JSON of ``meta()``, evaluated on rank 0),
-    ``keys``, ``x`` (times ``length_scale``), one per function, ``t``.  Collective;
+    ``keys``, ``x`` (times ``length_scale``), one per function, ``more`` (the
+    caller's arrays, given on rank 0), ``t``.  Collective;
     a failure raises :class:`femhomog.FemhomogError` on every rank and leaves the
     previous file (the message names the file as ``what PATH``).  ``before_rename(f)``
     runs after the data is in the temporary file (a test hook).
@@ -197,6 +199,8 @@ def save_state(path: str | Path, layout: NodalLayout, *, length_scale: float = 1
         arrays["keys"] = layout.keys
         arrays["x"] = layout.x * length_scale if length_scale != 1.0 else layout.x
         arrays.update(values)
+        if more is not None:  # the caller's arrays (rank 0)
+            arrays.update(more)
         if t is not None:
             arrays["t"] = np.float64(t)
     return write_npz(path, arrays if layout.comm.rank == 0 else None, layout.comm, what=what,

@@ -254,10 +254,6 @@ def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     if spin["pinned"] is not None and spin["magnet"] is None:
         raise ConfigError("spin.pinned needs spin.magnet (the free layer's cell tags; the "
                           "pinned tags lie outside it)")
-    out = values["output"]
-    if spin["degree"] == 2 and out["checkpoint_every"]:
-        raise ConfigError("spin.degree = 2 runs do not checkpoint (checkpoints hold P1 nodal "
-                          "values): set output.checkpoint_every = 0, or spin.degree = 1")
     if isinstance(spin["D"], dict) and mesh["file"] is None and mesh["builder"] is None:
         raise ConfigError("spin.D per cell tag needs mesh.file or mesh.builder (a box has no "
                           "cell tags)")

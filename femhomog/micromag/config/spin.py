@@ -274,9 +274,8 @@ class SpinSection:
     degree: int = option(
         Validator("1 or 2", convert_degree), 1,
         "Lagrange degree of s (m stays P1 on the magnet). 2: third-order L2 accuracy of s "
-        "for smooth data; fields and m_final.npz hold s at the vertices, and such runs do "
-        "not checkpoint (output.checkpoint_every must be 0, checkpoint_wall is ignored, no "
-        "--restart).",
+        "for smooth data; fields and m_final.npz hold s at the vertices, checkpoints also "
+        "every P2 dof of s (keyed by its mesh nodes: restarts on any number of ranks).",
     )
     dirichlet: dict[str, list[float | str]] = option(
         Validator("a table {facet tag: [sx, sy, sz]}", convert_dirichlet), {},
