@@ -36,21 +36,26 @@ __all__ = ["assign_keyed", "dof_keys", "gather_keyed"]
 
 
 def dof_keys(V: Any) -> np.ndarray:
-    """Key of every local block dof (owned, then ghosts) of a P1 or P2 Lagrange space on a
-    mesh with an affine (P1) geometry: ``a * n + b`` for the node pair ``(a, b)``."""
+    """Key of every local block dof (owned, then ghosts) of a P1 or P2 Lagrange space:
+    ``a * n + b`` for the node pair ``(a, b)`` (affine geometry), or ``(k, k)`` of the
+    geometry node at the dof (a geometry of the space's degree)."""
     element = V.element.basix_element
     if element.degree not in (1, 2) or element.discontinuous:
         raise ValueError("keyed states hold continuous P1 or P2 Lagrange functions only")
     mesh = V.mesh
     geo = mesh.geometry.dofmaps[0]
-    if geo.shape[1] != len(basix.topology(element.cell_type)[0]):
-        raise ValueError("keyed P2 states need an affine (P1) mesh geometry")
     inputs = np.asarray(mesh.geometry.input_global_indices, dtype=np.int64)
     n = mesh.comm.allreduce(int(inputs.max(initial=-1)) + 1, op=MPI.MAX)
     cells = V.dofmap.list
-    node = inputs[geo]  # (cells, vertices): input index of each cell vertex
+    node = inputs[geo]  # (cells, geometry nodes): input index of each cell's nodes
     imap = V.dofmap.index_map
     keys = np.full(imap.size_local + imap.num_ghosts, -1, dtype=np.int64)
+    if geo.shape[1] == cells.shape[1]:  # a geometry of the space's degree: a node per dof
+        keys[cells] = node * n + node
+        return keys
+    if geo.shape[1] != len(basix.topology(element.cell_type)[0]):
+        raise ConfigError("P2 states (checkpoints of spin.degree = 2) need a mesh geometry "
+                          "of degree 1 or 2")
     for dim, entities in enumerate(basix.topology(element.cell_type)[: element.degree]):
         for e, vertices in enumerate(entities):
             (local,) = element.entity_dofs[dim][e]
