@@ -9,6 +9,7 @@ configurations without [spin] keep their template, and bad [spin] input fails on
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,88 @@ def test_bad_spin_input_at_load(tmp_path: Path, change: str, needle: str) -> Non
     cfg = tmp_path / "job.toml"
     cfg.write_text(with_spin(change))
     with pytest.raises(ConfigError, match=None) as err:
+        load_llg_config(cfg)
+    msg = str(err.value)
+    assert needle in msg and "\n" not in msg, msg
+
+
+SI_BASE = """
+[mesh]
+dim = 1
+cells_per_side = 8
+lengths = 2e-8
+periodic = false
+[material]
+units = "SI"
+Ms = 8.0e5
+A = 1.3e-11
+alpha = 0.1
+length = 1e-9
+[initial]
+type = "expression"
+expressions = ["cos(5e7*x[0])", "sin(5e7*x[0])", "0.3"]
+normalize = true
+[time]
+dt = 2e-14
+t_end = 1e-13
+integrator = "midpoint"
+[output]
+dt_out = 2e-14
+[spin]
+enabled = true
+scheme = "crank_nicolson"
+"""
+
+
+def test_si_spin_section_equals_its_nondimensional_conversion(tmp_path: Path) -> None:
+    """spin.units = "SI" (Zhang-Levy-Fert D0, lambda_sf, lambda_J, beta, beta', j_e in
+    A/m^2) runs as the nondimensional [spin] computed by hand from magnum.fe's formulas:
+    D = 2 D0 T/L^2, tau_sf = lambda_sf^2/(2 D0 T), tau_ex = -lambda_J^2/(D0 T) (< 0),
+    c_s = 2 D0/(lambda_J^2 gamma Ms), a = beta beta', j = beta mu_B T j_e/(e Ms L)."""
+    D0, lsf, lJ, beta, betap, je = 1e-3, 1e-8, 4e-9, 0.5, 0.6, 2e12
+    si = tmp_path / "si.toml"
+    si.write_text(SI_BASE + f'units = "SI"\nD0 = {D0}\nlambda_sf = {lsf}\nlambda_J = {lJ}\n'
+                  f"beta = {beta}\nbeta_prime = {betap}\ncurrent = [{je}]\n")
+    Ms, gamma, alpha, L = 8.0e5, 2.211e5, 0.1, 1e-9
+    T = (1 + alpha**2) / (gamma * Ms)
+    mu_B, e = 9.2740100783e-24, 1.602176634e-19
+    nd = tmp_path / "nd.toml"
+    nd.write_text(SI_BASE + f"D = {2 * D0 * T / L**2!r}\ntau_sf = {lsf**2 / (2 * D0 * T)!r}\n"
+                  f"tau_ex = {-(lJ**2) / (D0 * T)!r}\n"
+                  f"coupling = {2 * D0 / (lJ**2 * gamma * Ms)!r}\n"
+                  f"anisotropy = {beta * betap!r}\n"
+                  f"current = [{beta * mu_B * T * je / (e * Ms * L)!r}]\n")
+    for cfg in (si, nd):
+        assert main(["llg", str(cfg), "--out", str(tmp_path / cfg.stem), "-q"]) == 0
+    a, b = rows(tmp_path / "si" / "averages.csv"), rows(tmp_path / "nd" / "averages.csv")
+    assert len(a) == len(b) == 6
+    assert max(abs(r["sx"]) + abs(r["sy"]) + abs(r["sz"]) for r in a) > 1e-5  # polarized
+    assert abs(a[-1]["mz"] - a[0]["mz"]) > 1e-6  # the spin torque moves m
+    for ra, rb in zip(a, b, strict=True):
+        for k in ("mx", "my", "mz", "sx", "sy", "sz", "s_rms"):
+            assert ra[k] == pytest.approx(rb[k], rel=1e-9, abs=1e-12 * max(1.0, abs(rb[k])))
+    run = json.loads((tmp_path / "si" / "run.json").read_text())
+    assert run["integrator"]["spin"]["si"]["lambda_J"] == pytest.approx(lJ, rel=1e-14)
+    assert run["integrator"]["spin"]["tau_ex"] < 0
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    ('units = "SI"', 'spin.units = "SI" needs material.units = "SI"'),
+    ("D0 = 1e-3", 'spin.D0 is for spin.units = "SI"'),
+    ('units = "SI"\nD0 = 1e-3\nlambda_sf = 1e-8', 'spin.units = "SI" needs spin.lambda_J'),
+    ('units = "SI"\nD0 = 1e-3\nlambda_sf = 1e-8\nlambda_J = 4e-9\ntau_sf = 2.0',
+     'spin.tau_sf is derived for spin.units = "SI"'),
+    ('units = "SI"\nD0 = 1e-3\nlambda_sf = 1e-8\nlambda_J = 4e-9\nbeta = 1\nbeta_prime = 1',
+     "spin.beta * spin.beta_prime must be < 1"),
+    ('units = "SI"\nD0 = 1e-3\nlambda_sf = 1e-8\nlambda_J = 4e-9\npotential = "x[0]"',
+     'spin.potential with spin.units = "SI" must be "computed"'),
+    ('units = "SI"\nD0 = -1e-3\nlambda_sf = 1e-8\nlambda_J = 4e-9', "spin.D0 must be"),
+    ("beta = 2", "spin.beta must be"),
+])
+def test_bad_si_spin_input_at_load(tmp_path: Path, change: str, needle: str) -> None:
+    cfg = tmp_path / "job.toml"
+    cfg.write_text((SI_BASE if "D0" in change and "units" in change else BASE) + change + "\n")
+    with pytest.raises(ConfigError) as err:
         load_llg_config(cfg)
     msg = str(err.value)
     assert needle in msg and "\n" not in msg, msg

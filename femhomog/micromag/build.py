@@ -399,8 +399,12 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
         conductor = Conductor(mesh, None, None)
         _, conductor.parent = magnet_submesh(mesh, None, None)
     terms = build_terms(cfg, units, time_scale, demag=demag)
+    si = None
     if spin_on:
-        terms.append(SpinTorque(cfg.spin.coupling))
+        from femhomog.spin.build import si_parameters
+
+        si = si_parameters(cfg.spin, units)  # spin.units = "SI": converted once
+        terms.append(SpinTorque(si[0].coupling if si is not None else cfg.spin.coupling))
     mat = cfg.material
     # SI: the time unit (1 + alpha^2)/(gamma Ms) makes the nondimensional gamma 1 + alpha^2
     gamma = (1.0 + mat.alpha**2) if units is not None else (mat.gamma or 1.0)
@@ -413,7 +417,7 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
         from femhomog.spin.build import build_spin, wrap_integrator
 
         assert conductor is not None
-        spin = build_spin(cfg.spin, problem, conductor, length_scale)
+        spin = build_spin(cfg.spin, problem, conductor, length_scale, si)
         stepper = FixedStepper(wrap_integrator(cfg.spin, spin, stepper.integrator))
     tc = cfg.time
 

@@ -32,8 +32,9 @@ from femhomog.spin.charge import ChargeTransport
 from femhomog.spin.coupled import SpinLLGIntegrator, SpinLLGProblem
 from femhomog.spin.potential import CurrentPotential
 from femhomog.spin.transport import SpinTransport
+from femhomog.spin.units import SpinParameters, ZhangLevyFert
 
-__all__ = ["Conductor", "box_facet_tags", "build_spin", "wrap_integrator"]
+__all__ = ["Conductor", "box_facet_tags", "build_spin", "si_parameters", "wrap_integrator"]
 
 
 @dataclass
@@ -95,15 +96,34 @@ def _diffusion(value: Any, dim: int) -> CellCoefficient | float:
     return float(value)
 
 
-def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
-               length_scale: float = 1.0) -> SpinLLGProblem:
+def si_parameters(sc: Any, units: Any) -> tuple[SpinParameters, ZhangLevyFert] | None:
+    """``spin.units = "SI"``: the Zhang-Levy-Fert parameters of ``[spin]`` converted once to
+    the nondimensional system of the run's :class:`femhomog.micromag.Units` (length ``L``,
+    time ``T``, ``s`` in ``Ms``; :mod:`femhomog.spin.units`); None for nondimensional
+    ``[spin]`` values."""
+    if sc.units != "SI":
+        return None
+    if units is None:
+        raise ConfigError('spin.units = "SI" needs material.units = "SI"')
+    zlf = ZhangLevyFert.from_lengths(D0=sc.D0, lambda_sf=sc.lambda_sf, lambda_J=sc.lambda_J,
+                                     beta=sc.beta, beta_prime=sc.beta_prime)
+    return zlf.nondimensional(length=units.length, time=units.time_unit, Ms=units.Ms,
+                              gamma=units.gamma), zlf
+
+
+def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor, length_scale: float = 1.0,
+               si: tuple[SpinParameters, ZhangLevyFert] | None = None) -> SpinLLGProblem:
     """The spin transport of the ``[spin]`` section ``sc`` coupled to ``llg`` (collective).
 
     ``llg.m`` must hold ``m(0)``.  ``potential = "computed"`` solves the current equation
     once (:class:`~femhomog.spin.potential.CurrentPotential`; ``current = "computed"``
-    is its ``j = -sigma grad phi``).  Raises ConfigError (on every rank) for unknown cell
-    or facet tags (magnet, injection, electrodes) and a ``D`` that is not positive
-    definite on the mesh.
+    is its ``j = -sigma grad phi``).  ``si`` (:func:`si_parameters`): the converted
+    Zhang-Levy-Fert parameters replace ``D, tau_sf, tau_ex, anisotropy``, the current
+    (A/m^2; computed: ``-sigma grad phi`` with phi in V, sigma in S/m, lengths in
+    ``length_scale`` m) is polarized by ``beta mu_B/e`` (:attr:`SpinParameters.source`)
+    and there is no drift.  Raises ConfigError (on every rank) for unknown cell or facet
+    tags (magnet, injection, electrodes) and a ``D`` that is not positive definite on
+    the mesh.
     """
     mesh = conductor.mesh
     dim = mesh.topology.dim
@@ -125,11 +145,19 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
         potential.interpolate(_scalar(sc.potential, "spin.potential", dim, length_scale))
     dirichlet = {int(tag): _field(value, f"spin.dirichlet.{tag}", dim, length_scale)
                  for tag, value in sc.dirichlet.items()}
-    D = _diffusion(sc.D, dim)
+    D, tau_sf, tau_ex, anisotropy = _diffusion(sc.D, dim), sc.tau_sf, sc.tau_ex, sc.anisotropy
+    if si is not None:  # Zhang-Levy-Fert: no drift, the current polarized by beta mu_B/e
+        p = si[0]
+        D, tau_sf, tau_ex, anisotropy = p.D, p.tau_sf, p.tau_ex, p.anisotropy
+        potential = None
+        if isinstance(current, list):
+            current = [p.source * j for j in current]
+        elif current is not None:  # computed: j_e = -sigma grad phi, grad in 1/L
+            current = (p.source / length_scale) * current
     spin = SpinTransport(mesh, cell_tags=conductor.cell_tags, magnet_tags=sc.magnet,
-                         facet_tags=conductor.facet_tags, D=D, tau_sf=sc.tau_sf,
-                         tau_ex=sc.tau_ex, potential=potential, current=current,
-                         dirichlet=dirichlet, degree=sc.degree, anisotropy=sc.anisotropy,
+                         facet_tags=conductor.facet_tags, D=D, tau_sf=tau_sf,
+                         tau_ex=tau_ex, potential=potential, current=current,
+                         dirichlet=dirichlet, degree=sc.degree, anisotropy=anisotropy,
                          pinned=({int(k): v for k, v in sc.pinned.items()}
                                  if sc.pinned is not None else None),
                          scheme=sc.scheme, solver=sc.solver, rtol=sc.rtol)
@@ -141,6 +169,8 @@ def build_spin(sc: Any, llg: LLGProblem, conductor: Conductor,
         charge.set_state(_scalar(sc.rho_initial, "spin.rho_initial", dim, length_scale))
     assert conductor.parent is not None
     problem = SpinLLGProblem(llg, spin, conductor.parent, charge=charge, mode=sc.mode)
+    if si is not None:
+        problem.si = {**si[1].describe(), "nondimensional": si[0].as_dict()}
     problem.initialize()
     return problem
 

@@ -114,6 +114,8 @@ class SpinLLGProblem:
             spin.V.dofmap.list, self.transfer.Vc1.dofmap.list)
         self._work = dolfinx.fem.Function(spin.V)
         self._vol = spin.volume()
+        #: the SI (Zhang-Levy-Fert) parameters it was converted from (run.json), or None
+        self.si: dict[str, Any] | None = None
         #: ``s`` at the conductor's vertices (P1): the field output and final state; the
         #: transport's own ``s`` for P1 spin elements, its vertex values for P2
         self.s_vertices = spin.s
@@ -239,7 +241,8 @@ class SpinLLGProblem:
         return {"mode": self.mode, "scheme": self.spin.scheme, "tau_sf": self.spin.tau_sf,
                 "tau_ex": self.spin.tau_ex, "coupling": self.torque.coupling,
                 "conductor_nodes": self.spin.V.dofmap.index_map.size_global,
-                "charge": self.charge is not None}
+                "charge": self.charge is not None,
+                **({"si": self.si} if self.si is not None else {})}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,13 @@ from femhomog.micromag.config.run import (
     TimeSection,
 )
 from femhomog.micromag.config.spin import COMPUTED as SPIN_COMPUTED
-from femhomog.micromag.config.spin import SPIN_MODES, SPIN_SCHEMES, SpinSection
+from femhomog.micromag.config.spin import (
+    SI_DERIVED,
+    SI_KEYS,
+    SPIN_MODES,
+    SPIN_SCHEMES,
+    SpinSection,
+)
 from femhomog.micromag.config.values import read_homogenized_matrix
 
 __all__ = [
@@ -232,6 +238,42 @@ def _check_spin_potential(spin: dict[str, Any], mesh: dict[str, Any]) -> None:
                           "no cell tags)")
 
 
+def _check_spin_units(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
+    """``spin.units = "SI"``: an SI run, the Zhang-Levy-Fert lengths given, none of the
+    nondimensional keys it derives, no drift; else none of its keys."""
+    spin = values["spin"]
+    # a key differing from its default was given (raw holds the defaults too)
+    given = {k for k, default in {**SI_DERIVED, **SI_KEYS}.items() if spin[k] != default}
+    if spin["units"] != "SI":
+        extra = [k for k in SI_KEYS if k in given]
+        if extra:
+            raise ConfigError(f"spin.{extra[0]} is for spin.units = \"SI\" (the Zhang-Levy-"
+                              "Fert parameters); nondimensional runs give spin.D, tau_sf, "
+                              "tau_ex, coupling, anisotropy")
+        return
+    if values["material"]["units"] != "SI":
+        raise ConfigError('spin.units = "SI" needs material.units = "SI" (Ms, gamma and the '
+                          "length and time units convert the Zhang-Levy-Fert parameters)")
+    clash = [k for k in SI_DERIVED if k in given]
+    if clash:
+        raise ConfigError(f'spin.{clash[0]} is derived for spin.units = "SI" (from D0, '
+                          "lambda_sf, lambda_J, beta, beta_prime): remove it")
+    missing = [k for k in ("D0", "lambda_sf", "lambda_J") if spin[k] is None]
+    if missing:
+        raise ConfigError(f'spin.units = "SI" needs spin.{missing[0]} (D0 in m^2/s, '
+                          "lambda_sf and lambda_J in m)")
+    if spin["beta"] * spin["beta_prime"] >= 1.0:
+        raise ConfigError("spin.beta * spin.beta_prime must be < 1 (the diffusion along m is "
+                          "D0 (1 - beta beta'))")
+    if spin["potential"] not in (None, SPIN_COMPUTED):
+        raise ConfigError('spin.potential with spin.units = "SI" must be "computed" (it '
+                          "only gives the current j_e = -sigma grad phi): the Zhang-Levy-Fert "
+                          "model has no drift term")
+    if spin["rho_initial"] is not None:
+        raise ConfigError('spin.rho_initial is for the nondimensional system (spin.units = '
+                          '"nondimensional")')
+
+
 def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     """``[spin]`` needs a free (non-periodic) conductor, fixed steps, cell tags for a
     magnet region; its expressions parse."""
@@ -258,6 +300,7 @@ def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
         raise ConfigError("spin.D per cell tag needs mesh.file or mesh.builder (a box has no "
                           "cell tags)")
     _check_spin_potential(spin, mesh)
+    _check_spin_units(values, raw)
     dim = _expression_dim(values)
     if (isinstance(spin["current"], list) and mesh["dim"] is not None
             and len(spin["current"]) != dim):

@@ -1,8 +1,10 @@
 """The ``[spin]`` section of the LLG job: spin drift-diffusion coupled to m (:mod:`femhomog.spin`).
 
 Values are in the run's nondimensional units (the seed's system:
-``D = tau_sf = tau_ex = c_s = 1``); SI parameters of the Zhang-Levy-Fert model
-are converted with :mod:`femhomog.spin.units`.  Pure Python plus numpy.
+``D = tau_sf = tau_ex = c_s = 1``), or, with ``units = "SI"``, the Zhang-Levy-Fert
+parameters ``D0, lambda_sf, lambda_J, beta, beta_prime`` that
+:func:`femhomog.spin.build.si_parameters` converts once with
+:mod:`femhomog.spin.units`.  Pure Python plus numpy.
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ from femhomog.io.schema import (
 )
 from femhomog.micromag.config.values import convert_expressions3
 
-__all__ = ["COMPUTED", "SPIN_MODES", "SPIN_SCHEMES", "SpinSection"]
+__all__ = ["COMPUTED", "SI_DERIVED", "SI_KEYS", "SPIN_MODES", "SPIN_SCHEMES", "SPIN_UNITS",
+           "SpinSection"]
 
 #: ``potential`` and ``current``: from the current equation with ``electrodes``.
 COMPUTED = "computed"
 
 SPIN_MODES = ("dynamic", "quasistatic")
+SPIN_UNITS = ("nondimensional", "SI")
+#: ``[spin]`` keys of the nondimensional system that ``units = "SI"`` derives (defaults).
+SI_DERIVED = {"D": 1.0, "tau_sf": 1.0, "tau_ex": 1.0, "coupling": 1.0, "anisotropy": 0.0}
+#: ``[spin]`` keys of the Zhang-Levy-Fert model, ``units = "SI"`` only (defaults).
+SI_KEYS = {"D0": None, "lambda_sf": None, "lambda_J": None, "beta": 0.0, "beta_prime": 0.0}
 SPIN_SCHEMES = ("backward_euler", "crank_nicolson", "bdf2")
 
 
@@ -188,7 +196,8 @@ def convert_expression(value: Any, key: str) -> float | str:
     "d_t s - div(D (grad s_k + s_k grad phi)) = -(2/tau_ex) m x s - s/tau_sf (precession on "
     "magnet cells only), d_t rho - div(D (grad rho + rho grad phi)) = 0, and the field c_s s "
     "in the LLG equation (column E_spin). Zero total flux on the boundary except Dirichlet "
-    "facets. Nondimensional values (SI: femhomog.spin.units). Box meshes tag their faces "
+    "facets. Nondimensional values, or the Zhang-Levy-Fert SI parameters with units = "
+    "\"SI\". Box meshes tag their faces "
     "x = min/max 1/2, y 3/4, z 5/6; mesh.file uses its physical groups.",
 )
 class SpinSection:
@@ -286,3 +295,28 @@ class SpinSection:
                          "Linear solver of s and rho: iterative (GMRES + ILU/block Jacobi; the "
                          "computed phi: CG + GAMG) | direct (MUMPS).")
     rtol: float = option(real(0, 1), 1e-8, "Relative tolerance of the iterative solver.")
+    units: str = option(
+        choice(*SPIN_UNITS), "nondimensional",
+        "nondimensional: D, tau_sf, tau_ex, coupling, anisotropy and current as given (the "
+        "seed's system) | SI (needs material.units = \"SI\"): the Zhang-Levy-Fert model of "
+        "magnum.fe, D0, lambda_sf, lambda_J, beta, beta_prime below, converted once to the "
+        "nondimensional system (femhomog.spin.units: D = 2 D0 T/L^2, tau_sf = lambda_sf^2/"
+        "(2 D0 T), tau_ex = -lambda_J^2/(D0 T) < 0 (magnum.fe's sign), coupling = "
+        "J/(hbar gamma Ms) with J = 2 hbar D0/lambda_J^2, anisotropy = beta beta', s in units "
+        "of Ms); current in A/m^2 (polarized by beta mu_B/e), or computed from the "
+        "electrodes' potentials (V) and sigma (S/m); no drift term (beta = beta' = 0 is the "
+        "seed's system with phi = 0).",
+    )
+    D0: float | None = option(real(0), None, "units = SI: diffusion constant D0 (m^2/s).",
+                              example=1e-3, commented=True)
+    lambda_sf: float | None = option(real(0), None,
+                                     "units = SI: spin-flip length sqrt(2 D0 tau_sf) (m).",
+                                     example=1e-8, commented=True)
+    lambda_J: float | None = option(real(0), None,
+                                    "units = SI: exchange length sqrt(2 hbar D0/J) (m).",
+                                    example=4e-9, commented=True)
+    beta: float = option(real(-1, 1, open_min=False, open_max=False), 0.0,
+                         "units = SI: polarization of the conductivity (polarized current).")
+    beta_prime: float = option(real(-1, 1, open_min=False, open_max=False), 0.0,
+                               "units = SI: polarization of the diffusion constant "
+                               "(anisotropy = beta beta').")
