@@ -339,3 +339,84 @@ def test_pinned_layer_key(tmp_path: Path, capsys) -> None:
     cfg.write_text(PINNED + "pinned = {1 = [0.0, 0.0, 0.0]}\n")
     with pytest.raises(ConfigError, match="spin.pinned.1 must be a non-zero vector"):
         load_llg_config(cfg)
+
+
+# ------------------------------------------------------------------ conductor stack builder
+STACK = """
+[mesh]
+builder = "conductor_stack"
+lengths = [1.0, 1.0]
+thicknesses = [0.5, 0.25, 0.25, 0.25, 0.5]
+magnetic = [false, true, false, true, false]
+mesh_size = 0.5
+z_layers = 1
+[material]
+alpha = 0.5
+exchange = 1.0
+equation = "gilbert"
+[initial]
+type = "uniform"
+value = [-0.8775825618903728, 0.479425538604203, 0.0]
+[time]
+dt = 0.05
+t_end = 0.1
+integrator = "tangent_plane"
+[output]
+dt_out = 0.05
+fields = false
+[spin]
+enabled = true
+magnet = [2]
+pinned = {1 = [1.0, 0.0, 0.0]}
+potential = "computed"
+electrodes = {31 = 10.0, 32 = 0.0}
+current = "computed"
+coupling = 4.0
+"""
+
+
+def test_conductor_stack_builder(tmp_path: Path) -> None:
+    """mesh.builder = "conductor_stack": the conductor is femhomog.meshes.conductor_stack's
+    mesh (same nodes), m lives on magnetic layer 2 (its nodes), the electrodes are facet
+    tags 31/32 (an unknown tag would be a one-line error), and the current polarized by
+    the layers builds up s."""
+    from mpi4py import MPI
+
+    from femhomog.meshes.stacks import conductor_stack
+    from femhomog.spin import magnet_submesh
+
+    cfg = tmp_path / "stack.toml"
+    cfg.write_text(STACK)
+    assert main(["llg", str(cfg), "--out", str(tmp_path / "out"), "-q"]) == 0
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    stack = conductor_stack(MPI.COMM_SELF, (1.0, 1.0), (0.5, 0.25, 0.25, 0.25, 0.5),
+                            (False, True, False, True, False), mesh_size=0.5, z_layers=1)
+    sub, _ = magnet_submesh(stack.mesh, stack.cell_tags, [2])
+    assert run["integrator"]["spin"]["conductor_nodes"] == \
+        stack.mesh.geometry.index_map().size_global
+    assert run["mesh"]["nodes"] == sub.geometry.index_map().size_global
+    assert rows(tmp_path / "out" / "averages.csv")[-1]["s_rms"] > 1e-3
+
+
+@pytest.mark.parametrize(("section", "change", "needle"), [
+    ("spin", "magnet", "needs spin.enabled = true and spin.magnet"),
+    ("spin", "magnet = [3]", "spin.magnet/spin.pinned tag 3 is not a magnetic layer"),
+    ("mesh", "lengths = [1.0, 1.0, 1.0]", "mesh.lengths must be the 2 in-plane edge lengths"),
+    ("mesh", "magnetic = [false, true]", "mesh.magnetic must have one flag per layer"),
+    ("mesh", "magnetic = [false, false, false, false, false]", "at least one layer as magnetic"),
+    ("mesh", "thicknesses = [0.5, -0.25]", "mesh.thicknesses must be"),
+])
+def test_bad_conductor_stack_input(tmp_path: Path, section: str, change: str,
+                                   needle: str) -> None:
+    """Replace (or, with a bare key, remove) a key of STACK: one-line errors."""
+    key = change.split("=")[0].strip()
+    lines = [ln for ln in STACK.splitlines() if ln.split("=")[0].strip() != key]
+    text = "\n".join(lines)
+    if "=" in change:
+        text = text.replace(f"[{section}]", f"[{section}]\n{change}", 1)
+    cfg = tmp_path / "job.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_llg_config(cfg)
+    msg = str(err.value)
+    assert needle in msg and "\n" not in msg, msg

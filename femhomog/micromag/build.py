@@ -164,6 +164,12 @@ def build_magnet_mesh(cfg: LlgJobConfig, comm: MPI.Comm,
                                   air_mesh_size=scaled(dc.air_mesh_size),
                                   shell_mesh_size=scaled(dc.shell_mesh_size)).validated()
     h = mc.mesh_size * s
+    if mc.builder == "conductor_stack":  # the config check excludes the shell method
+        from femhomog.meshes.stacks import conductor_stack
+
+        return conductor_stack(comm, [v * s for v in mc.lengths],
+                               [v * s for v in mc.thicknesses], mc.magnetic, mesh_size=h,
+                               z_layers=mc.z_layers)
     if mc.builder == "cuboid":
         return magnets.cuboid(comm, [v * s for v in mc.lengths], mesh_size=h,
                               z_layers=mc.z_layers, shell=shell)

@@ -276,8 +276,23 @@ def _check_spin_units(values: dict[str, dict[str, Any]], raw: dict[str, Any]) ->
 
 def _check_spin(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:
     """``[spin]`` needs a free (non-periodic) conductor, fixed steps, cell tags for a
-    magnet region; its expressions parse."""
+    magnet region; its expressions parse.  A conductor stack needs ``[spin]`` with a
+    magnet among its magnetic layers."""
     spin, mesh = values["spin"], values["mesh"]
+    if mesh["builder"] == "conductor_stack":
+        if not spin["enabled"] or spin["magnet"] is None:
+            raise ConfigError("mesh.builder = 'conductor_stack' is a conductor: it needs "
+                              "spin.enabled = true and spin.magnet (the tags of the magnetic "
+                              "layers m lives on: 1, 2, ... bottom up)")
+        if values["demag"]["method"] == "shell":
+            raise ConfigError("mesh.builder = 'conductor_stack' with demag.method = 'shell' is "
+                              "not supported; use demag.method = 'fembem'")
+        layers = sum(mesh["magnetic"])
+        bad = [t for t in [*spin["magnet"], *map(int, spin["pinned"] or {})]
+               if not 1 <= t <= layers]
+        if bad:
+            raise ConfigError(f"spin.magnet/spin.pinned tag {bad[0]} is not a magnetic layer "
+                              f"of the conductor stack (tags 1..{layers}, bottom up)")
     if not spin["enabled"]:
         return
     if mesh["periodic"]:

@@ -14,6 +14,7 @@ from femhomog.io.schema import (
     choice,
     existing_file,
     integer,
+    is_number,
     option,
     real,
     section,
@@ -64,8 +65,23 @@ MESH_BUILDERS: dict[str, tuple[str, ...]] = {
     "sphere": ("radius",),
     "ellipsoid": ("semi_axes",),
     "cylinder": ("radius", "height"),
+    "conductor_stack": ("lengths", "thicknesses", "magnetic"),
 }
-_BUILDER_KEYS = ("radius", "semi_axes", "height", "mesh_size", "z_layers")
+_BUILDER_KEYS = ("radius", "semi_axes", "height", "mesh_size", "z_layers", "thicknesses",
+                 "magnetic")
+
+
+def convert_positive_list(value: Any, key: str) -> list[float]:
+    if not (isinstance(value, list) and value and all(
+            is_number(v) and math.isfinite(v) and v > 0 for v in value)):
+        raise ValueError
+    return [float(v) for v in value]
+
+
+def convert_flags(value: Any, key: str) -> list[bool]:
+    if not (isinstance(value, list) and value and all(isinstance(v, bool) for v in value)):
+        raise ValueError
+    return list(value)
 
 
 def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +93,7 @@ def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError("give either mesh.file or mesh.builder, not both")
         needed = MESH_BUILDERS[builder]
         allowed = set(needed) | {"mesh_size"}
-        if builder in ("cuboid", "cylinder"):
+        if builder in ("cuboid", "cylinder", "conductor_stack"):
             allowed.add("z_layers")
         for key in (*box_keys, *_BUILDER_KEYS):
             if key not in allowed and key != "dim" and values[key] is not None:
@@ -93,6 +109,16 @@ def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
         if builder == "cuboid" and not (isinstance(lengths, list) and len(lengths) == 3):
             raise ConfigError(f"mesh.lengths must be 3 edge lengths [L_x, L_y, L_z] for "
                               f"mesh.builder = 'cuboid', got {show(lengths)}")
+        if builder == "conductor_stack":
+            if not (isinstance(lengths, list) and len(lengths) == 2):
+                raise ConfigError(f"mesh.lengths must be the 2 in-plane edge lengths [L_x, L_y] "
+                                  f"for mesh.builder = 'conductor_stack', got {show(lengths)}")
+            if len(values["magnetic"]) != len(values["thicknesses"]):
+                raise ConfigError(f"mesh.magnetic must have one flag per layer of "
+                                  f"mesh.thicknesses ({len(values['thicknesses'])}), got "
+                                  f"{len(values['magnetic'])}")
+            if not any(values["magnetic"]):
+                raise ConfigError("mesh.magnetic must flag at least one layer as magnetic")
         if values["periodic"]:
             raise ConfigError(f"mesh.builder = '{builder}' builds a free magnet (Neumann "
                               "boundary): remove mesh.periodic = true")
@@ -102,7 +128,7 @@ def _check_llg_mesh(values: dict[str, Any]) -> dict[str, Any]:
     given = [k for k in _BUILDER_KEYS if values[k] is not None]
     if given:
         raise ConfigError(f"mesh.{given[0]} is a parameter of mesh.builder (cuboid, sphere, "
-                          "ellipsoid, cylinder), which is not given")
+                          "ellipsoid, cylinder, conductor_stack), which is not given")
     if values["periodic"] is None:
         values["periodic"] = True
     if values["file"] is not None:
@@ -263,8 +289,13 @@ class LlgMeshSection:
         "A 3D magnet meshed by gmsh at run time instead of the box (centred at 0, "
         "Neumann boundary; femhomog.meshes.magnets): cuboid (lengths = [L_x, L_y, L_z]), "
         "sphere (radius), ellipsoid (semi_axes), cylinder (radius, height); with "
-        "mesh_size and, for cuboid/cylinder, z_layers. Lengths in the run's length unit "
-        "(metres for SI).", example="cuboid", commented=True,
+        "mesh_size and, for cuboid/cylinder/conductor_stack, z_layers. Lengths in the run's "
+        "length unit (metres for SI). conductor_stack (needs [spin], "
+        "femhomog.meshes.conductor_stack): a conductor of layers along z, lengths = [L_x, "
+        "L_y], thicknesses bottom up, magnetic flags; cell tags 1, 2, ... the magnetic "
+        "layers bottom up (spin.magnet / spin.pinned), 51, 52, ... the others; facet "
+        "tags 31 bottom, 32 top (the electrodes), 10 the rest of the magnetic layers' "
+        "boundary, 30 the other outer faces.", example="cuboid", commented=True,
     )
     radius: float | None = option(
         real(0), None, "builder sphere/cylinder: radius.", example=1.0,
@@ -282,9 +313,20 @@ class LlgMeshSection:
         real(0), None, "builder: gmsh element size (in-plane size with "
         "z_layers).", example=0.25, commented=True,
     )
+    thicknesses: list[float] | None = option(
+        Validator("a list of numbers > 0", convert_positive_list), None,
+        "builder conductor_stack: layer thicknesses along z, bottom up.",
+        example=[0.5, 0.5, 0.25, 0.25, 0.5], commented=True,
+    )
+    magnetic: list[bool] | None = option(
+        Validator("a list of true/false", convert_flags), None,
+        "builder conductor_stack: one flag per layer, magnetic or not.",
+        example=[False, True, False, True, False], commented=True,
+    )
     z_layers: int | None = option(
         integer(1), None,
-        "builder cuboid/cylinder: extrude an in-plane triangulation with exactly this "
+        "builder cuboid/cylinder/conductor_stack: extrude an in-plane triangulation with "
+        "exactly this "
         "many element layers through the thickness (thin films).", example=1,
         commented=True,
     )
