@@ -30,7 +30,9 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
-from femhomog.spin.transport import _VERTEX, _diffusion, _flux, _ImplicitLinear
+from femhomog.spin.linear import ImplicitLinear
+from femhomog.spin.precession import VERTEX_RULE
+from femhomog.spin.transport import _diffusion, _flux
 
 __all__ = ["ChargeTransport"]
 
@@ -70,7 +72,7 @@ class ChargeTransport:
         self.rho = dolfinx.fem.Function(self.V, name="rho")
         self._u_old = dolfinx.fem.Function(self.V)
         u, w = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        dx_v = ufl.dx(metadata=_VERTEX)
+        dx_v = ufl.dx(metadata=VERTEX_RULE)
         self._inv_dt = dolfinx.fem.Constant(mesh, np.float64(1.0))
         # the flux weight at quadrature points: e^{-phi} of the potential itself
         self._a = dolfinx.fem.form(
@@ -78,7 +80,7 @@ class ChargeTransport:
             + ufl.inner(_flux(D_ufl, ufl.exp(-phi) * ufl.grad(u)), ufl.grad(w)) * ufl.dx)
         self._L = dolfinx.fem.form(self._inv_dt * self.weight * self._u_old * w * dx_v)
         self._mass = dolfinx.fem.form(self.rho * dx_v)
-        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_rho_{id(self)}_", rtol)
+        self._ksp = ImplicitLinear(self.comm, solver, f"femhomog_rho_{id(self)}_", rtol)
         self.t = 0.0
 
     def set_state(self, rho0: Callable[[np.ndarray], np.ndarray] | float) -> None:

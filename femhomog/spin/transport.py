@@ -24,23 +24,24 @@ form
 
 and an implicit step (backward Euler, Crank-Nicolson or BDF2): the spin time scales are
 100-1000x shorter than the magnetization's, so an explicit step is not an option.  Each
-step solves one non-symmetric linear system: GMRES (modified Gram-Schmidt, the previous
-``s`` as initial guess, relative tolerance 1e-8 by default: far below the step's time
-error) preconditioned by ILU / block Jacobi of the m-independent operator (mass,
-diffusion, drift, spin flip), which is factorized once per step size and scheme, not
-every time ``m`` changes; or MUMPS.  The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the
-conductor space: in a magnet cell every node of the cell is a magnet node, so
-``chi_M m`` equals ``m`` there exactly, and it vanishes in every other cell.  Interpolating
-``m`` alone onto the conductor (without ``chi_M``) would smear it over the interface
-elements (DESIGN.md).  P1: the precession term is integrated with the vertex rule (as
-the LLG field terms), so its matrix is block diagonal, ``(2/tau_ex) [w_i m_i + p_i]_x``
-per node with ``w_i`` the magnet cells' share of the node's lumped mass (``p_i`` the
-pinned layers'); a new ``m`` then costs an O(n) update of the assembled rest instead of
-an assembly (9 values per node written into the operator).  The right-hand side is
-matrix-vector products of matrices assembled once (mass, the m-independent rest of
-``L`` for Crank-Nicolson, the polarized current's ``B`` with ``B m`` its term) plus the
-volume source's form (benchmarks/README.md: the spin-valve demo mesh).  P2: the
-consistent form.  ``quasi_static`` solves the steady problem for the current ``m``.
+step solves one non-symmetric linear system (:mod:`femhomog.spin.linear`): GMRES
+(modified Gram-Schmidt, the previous ``s`` as initial guess, relative tolerance 1e-8 by
+default: far below the step's time error) preconditioned by ILU / block Jacobi of the
+m-independent operator (mass, diffusion, drift, spin flip), which is factorized once per
+step size and scheme, not every time ``m`` changes; or MUMPS.
+
+The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the conductor
+space: in a magnet cell every node of the cell is a magnet node, so ``chi_M m`` equals
+``m`` there exactly, and it vanishes in every other cell.  Interpolating ``m`` alone onto
+the conductor (without ``chi_M``) would smear it over the interface elements
+(DESIGN.md).  P1: the precession term is integrated with the vertex rule
+(:mod:`femhomog.spin.precession`), so its matrix is block diagonal; a new ``m`` then
+costs an O(n) update of 9 values per node of the operator instead of an assembly.  P2:
+the consistent form.  The right-hand side is matrix-vector products of matrices
+assembled once (mass, the m-independent rest of ``L`` for Crank-Nicolson, the polarized
+current's ``B`` with ``B m`` its term) plus the volume source's form
+(benchmarks/README.md: the spin-valve demo mesh).  ``quasi_static`` solves the steady
+problem for the current ``m``.
 
 Nondimensional throughout (the seed's system); SI parameters are converted once in
 :mod:`femhomog.spin.units`.
@@ -68,12 +69,13 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
+from femhomog.spin.linear import ImplicitLinear
+from femhomog.spin.precession import VertexPrecession
 
 __all__ = ["SCHEMES", "SpinTransport", "magnet_indicator"]
 
 #: Implicit schemes and their order in time.
 SCHEMES = {"backward_euler": 1, "crank_nicolson": 2, "bdf2": 2}
-_VERTEX = {"quadrature_rule": "vertex", "quadrature_degree": 1}
 
 
 def magnet_indicator(mesh: dolfinx.mesh.Mesh, cell_tags: dolfinx.mesh.MeshTags | None,
@@ -122,55 +124,6 @@ def _flux(D_ufl: Any, grad_part: Any) -> Any:
     if len(ufl.shape(grad_part)) == 1:
         return ufl.dot(D_ufl, grad_part)
     return ufl.dot(grad_part, ufl.transpose(D_ufl))  # row k: D (grad s_k + s_k grad phi)
-
-
-class _ImplicitLinear:
-    """Shared machinery of an implicit linear step ``(M/dt_eff + L) x = rhs``: forms,
-    assembly, Dirichlet conditions, the KSP."""
-
-    def __init__(self, comm: MPI.Comm, solver: str, prefix: str, rtol: float, *,
-                 warm_start: bool = False) -> None:
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOptionsPrefix(prefix)
-        self.direct = solver == "direct"
-        if solver == "direct":
-            self.ksp.setType("preonly")
-            self.ksp.getPC().setType("lu")
-            self.ksp.getPC().setFactorSolverType("mumps")
-        elif solver == "iterative":
-            self.ksp.setType("gmres")
-            pc = self.ksp.getPC()
-            pc.setType("bjacobi" if comm.size > 1 else "ilu")
-            self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=2000)
-            # the solution vector holds the previous step's s: the initial guess
-            self.ksp.setInitialGuessNonzero(bool(warm_start))
-        else:
-            raise ConfigError(f"spin solver must be 'direct' or 'iterative', got {solver!r}")
-        # GMRES with modified Gram-Schmidt: with the classical one (VecMDot) the last bits
-        # of s differed between identical runs (2 in 10 runs of a 1D job with a reused
-        # preconditioner; the bitwise restart test), with MGS 10 in 10 were identical
-        options = PETSc.Options()
-        mgs = f"{prefix}ksp_gmres_modifiedgramschmidt"
-        if not self.direct:
-            options.setValue(mgs, "")
-        self.ksp.setFromOptions()
-        if not self.direct:
-            options.delValue(mgs)
-        self.iterations = 0
-
-    def solve(self, A: PETSc.Mat, b: PETSc.Vec, x: PETSc.Vec, what: str,
-              P: PETSc.Mat | None = None) -> None:
-        """Solve ``A x = b``; ``P``: the matrix the preconditioner is built from (default
-        ``A``).  PETSc sets the preconditioner up again only when ``P`` changed."""
-        self.ksp.setOperators(A, A if P is None else P)
-        self.ksp.solve(b, x)
-        reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            raise SolverError(f"{what}: linear solver failed (KSP reason {reason})")
-        self.iterations += self.ksp.getIterationNumber()
-
-    def destroy(self) -> None:
-        self.ksp.destroy()
 
 
 class SpinTransport:
@@ -349,7 +302,7 @@ class SpinTransport:
         self._b = self.s.x.petsc_vec.duplicate()  # ghosted like s
         self._work = self.s.x.petsc_vec.duplicate()
         self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
-        self._ksp = _ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol,
+        self._ksp = ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol,
                                     warm_start=True)
         self._A: PETSc.Mat | None = None
         self._A_key: tuple | None = None
@@ -359,9 +312,11 @@ class SpinTransport:
         self._pc_key: tuple | None = None
         self._q = np.zeros((self.V.dofmap.index_map.size_local, 3))
         self._q_version = -1
-        self._base_blocks: np.ndarray | None = None
+        self._base_blocks = np.zeros((0, 3, 3))
+        self._vertex: VertexPrecession | None = None
         if self._lumped:
-            self._setup_precession()
+            self._vertex = VertexPrecession(self.V, self.chi, self.m_pinned, self._bcs,
+                                            self._inv_ex)
         self._m_version = 0
 
     # ------------------------------------------------------------------ setup
@@ -502,55 +457,15 @@ class SpinTransport:
         self._have_older, self._last_dt = True, float(dt)
 
     # ------------------------------------------------------------------ precession
-    def _setup_precession(self) -> None:
-        """Vertex-rule weights of the precession: per owned node ``i`` the magnet's share
-        of its lumped mass ``w_i = sum_{magnet K at i} |K|/(d+1)`` and the pinned layers'
-        ``p_i = sum_{pinned K at i} |K|/(d+1) m_K``; node ``i``'s 3 x 3 block of the
-        precession matrix is then ``(2/tau_ex) [w_i m_i + p_i]_x``, exactly the form
-        ``(2/tau_ex) (chi_M m x s, w)`` of a vertex quadrature: sharp (a node outside the
-        magnet has ``w_i = 0``, an interface node only its magnet cells' share)."""
-        dxv = ufl.Measure("dx", domain=self.mesh, metadata=_VERTEX)
-        Q = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1))
-        n = self.V.dofmap.index_map.size_local
-        w = dolfinx.fem.assemble_vector(dolfinx.fem.form(self.chi * ufl.TestFunction(Q) * dxv))
-        w.scatter_reverse(dolfinx.la.InsertMode.add)
-        self._w_magnet = w.array[:n].copy()
-        self._p_pinned = np.zeros((n, 3))
-        if self.m_pinned is not None:
-            p = dolfinx.fem.assemble_vector(dolfinx.fem.form(
-                ufl.inner(self.m_pinned, ufl.TestFunction(self.V)) * dxv))
-            p.scatter_reverse(dolfinx.la.InsertMode.add)
-            self._p_pinned = p.array[: 3 * n].reshape(n, 3).copy()
-        start = self.V.dofmap.index_map.local_range[0]
-        rows = 3 * (start + np.arange(n))
-        self._csr_ptr = np.arange(0, 9 * n + 1, 3, dtype=PETSc.IntType)
-        self._csr_idx = np.repeat(rows, 3)[:, None] + np.arange(3)  # (3n, 3): the node's cols
-        self._csr_idx = self._csr_idx.astype(PETSc.IntType).reshape(-1)
-        constrained = np.zeros(3 * n, dtype=bool)
-        for bc in self._bcs:
-            dofs = bc.dof_indices()[0]
-            constrained[dofs[dofs < 3 * n]] = True
-        self._free_nodes = ~constrained.reshape(n, 3).any(axis=1)
-
     def _nodal_precession(self) -> np.ndarray:
         """``q_i = (2/tau_ex) (w_i m_i + p_i)`` per owned node (0 at Dirichlet nodes): node
         ``i``'s block of the precession matrix is ``[q_i]_x``, i.e. ``(P s)_i = q_i x s_i``;
         recomputed when ``m`` changed."""
         if self._q_version != self._m_version:
-            n = self._w_magnet.size
-            q = self._w_magnet[:, None] * self.m.x.array[: 3 * n].reshape(n, 3) + self._p_pinned
-            q *= self._inv_ex * self._free_nodes[:, None]
-            self._q = q
+            assert self._vertex is not None
+            self._q = self._vertex.nodal(self.m.x.array)
             self._q_version = self._m_version
         return self._q
-
-    def _blocks(self) -> np.ndarray:
-        """The precession's 3 x 3 diagonal blocks ``[q_i]_x`` (owned nodes, (n, 3, 3))."""
-        q = self._nodal_precession()
-        zero = np.zeros(len(q))
-        return np.stack([np.stack([zero, -q[:, 2], q[:, 1]], axis=1),
-                         np.stack([q[:, 2], zero, -q[:, 0]], axis=1),
-                         np.stack([-q[:, 1], q[:, 0], zero], axis=1)], axis=1)  # q x .
 
     def _assemble_into(self, A: PETSc.Mat | None, form: Any) -> PETSc.Mat:
         """``form`` with the Dirichlet rows, into ``A`` (same sparsity) or a new matrix."""
@@ -606,13 +521,9 @@ class SpinTransport:
                 self._A = base.duplicate(copy=True)
             else:
                 base.copy(self._A, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            ai, aj, av = base.getValuesCSR()
-            start = self.V.dofmap.index_map.local_range[0]
-            row_node = start + np.repeat(np.arange(len(ai) - 1), np.diff(ai)) // 3
-            self._base_blocks = av[aj // 3 == row_node].reshape(-1, 3, 3).copy()
-        values = self._base_blocks + c_L * self._blocks()
-        self._A.setValuesCSR(self._csr_ptr, self._csr_idx, values.reshape(-1))
-        self._A.assemble()
+            self._base_blocks = self._vertex.diagonal_blocks(base)
+        self._vertex.write(self._A, self._base_blocks + c_L * self._vertex.blocks(
+            self._nodal_precession()))
         self._A_key = key
         return self._A, pc
 
