@@ -10,6 +10,7 @@ parameters ``D0, lambda_sf, lambda_J, beta, beta_prime`` that
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from femhomog import ConfigError
@@ -51,6 +52,17 @@ def _tag(key: Any, what: str) -> int:
     return tag
 
 
+def _tag_table(value: Any, key: str, entry: Callable[[Any, str], Any], *,
+               empty: str = "must not be an empty table") -> dict[str, Any]:
+    """``{tag: entry(value, "key.tag")}`` of a non-empty table with integer-tag keys
+    (TypeError for a non-table: the validator's generic message)."""
+    if not isinstance(value, dict):
+        raise TypeError
+    if not value:
+        raise ConfigError(f"{key} {empty}")
+    return {str(_tag(k, key)): entry(v, f"{key}.{k}") for k, v in value.items()}
+
+
 def _spd_value(value: Any, key: str) -> float | list[list[float]]:
     """A number > 0 or a symmetric positive definite matrix of numbers."""
     from femhomog.spd import check_spd  # local: keeps the schema import light
@@ -71,9 +83,7 @@ def _spd_value(value: Any, key: str) -> float | list[list[float]]:
 def convert_diffusion(value: Any, key: str) -> Any:
     """``D``: a number, an SPD matrix, or a table ``{cell tag: number or matrix}``."""
     if isinstance(value, dict):
-        if not value:
-            raise ConfigError(f"{key} must not be an empty table")
-        return {str(_tag(k, key)): _spd_value(v, f"{key}.{k}") for k, v in value.items()}
+        return _tag_table(value, key, _spd_value)
     return _spd_value(value, key)
 
 
@@ -102,9 +112,9 @@ def convert_tags(value: Any, key: str) -> list[int]:
 
 def convert_dirichlet(value: Any, key: str) -> dict[str, list[float | str]]:
     """``{facet tag: [sx, sy, sz]}`` (numbers or expressions in x)."""
-    if not isinstance(value, dict):
-        raise TypeError
-    return {str(_tag(k, key)): convert_expressions3(v, f"{key}.{k}") for k, v in value.items()}
+    if value == {}:  # no injection
+        return {}
+    return _tag_table(value, key, convert_expressions3)
 
 
 def convert_degree(value: Any, key: str) -> int:
@@ -119,21 +129,17 @@ def convert_anisotropy(value: Any, key: str) -> float:
     return float(value)
 
 
+def _pinned_vector(v: Any, where: str) -> list[float]:
+    if not (isinstance(v, list) and len(v) == 3
+            and all(is_number(c) and math.isfinite(c) for c in v) and any(c != 0 for c in v)):
+        raise ConfigError(f"{where} must be a non-zero vector of 3 numbers (the pinned "
+                          f"layer's magnetization), got {show(v)}")
+    return [float(c) for c in v]
+
+
 def convert_pinned(value: Any, key: str) -> dict[str, list[float]]:
     """``{cell tag: [mx, my, mz]}`` (non-zero, normalized by the transport)."""
-    if not isinstance(value, dict):
-        raise TypeError
-    if not value:
-        raise ConfigError(f"{key} must not be an empty table")
-    out = {}
-    for k, v in value.items():
-        if not (isinstance(v, list) and len(v) == 3
-                and all(is_number(c) and math.isfinite(c) for c in v)
-                and any(c != 0 for c in v)):
-            raise ConfigError(f"{key}.{k} must be a non-zero vector of 3 numbers (the pinned "
-                              f"layer's magnetization), got {show(v)}")
-        out[str(_tag(k, key))] = [float(c) for c in v]
-    return out
+    return _tag_table(value, key, _pinned_vector)
 
 
 def convert_numbers(value: Any, key: str) -> list[float]:
@@ -143,19 +149,17 @@ def convert_numbers(value: Any, key: str) -> list[float]:
     return [float(v) for v in value]
 
 
+def _potential_value(v: Any, where: str) -> float:
+    if not (is_number(v) and math.isfinite(v)):
+        raise ConfigError(f"{where} must be a finite number (the electrode's potential), "
+                          f"got {show(v)}")
+    return float(v)
+
+
 def convert_electrodes(value: Any, key: str) -> dict[str, float]:
     """``{facet tag: potential}`` (numbers), at least one."""
-    if not isinstance(value, dict):
-        raise TypeError
-    if not value:
-        raise ConfigError(f"{key} must name at least one electrode, e.g. {{31 = 0.0, 32 = 1.0}}")
-    out = {}
-    for k, v in value.items():
-        if not (is_number(v) and math.isfinite(v)):
-            raise ConfigError(f"{key}.{k} must be a finite number (the electrode's potential), "
-                              f"got {show(v)}")
-        out[str(_tag(k, key))] = float(v)
-    return out
+    return _tag_table(value, key, _potential_value,
+                      empty="must name at least one electrode, e.g. {31 = 0.0, 32 = 1.0}")
 
 
 def convert_conductivity(value: Any, key: str) -> float | dict[str, float]:
@@ -166,9 +170,7 @@ def convert_conductivity(value: Any, key: str) -> float | dict[str, float]:
         return float(v)
 
     if isinstance(value, dict):
-        if not value:
-            raise ConfigError(f"{key} must not be an empty table")
-        return {str(_tag(k, key)): positive(v, f"{key}.{k}") for k, v in value.items()}
+        return _tag_table(value, key, positive)
     if is_number(value):
         return positive(value, key)
     raise TypeError
