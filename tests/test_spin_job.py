@@ -79,6 +79,18 @@ def test_spin_run_columns_and_restart(tmp_path: Path) -> None:
     assert rows(part / "averages.csv") == table
 
 
+def test_quasistatic_run_restarts_exactly(tmp_path: Path) -> None:
+    """Quasi-static s: the steady solve's initial guess extrapolates the two previous
+    solutions, which the checkpoint holds (s, s_prev): the restart is exact."""
+    cfg = tmp_path / "job.toml"
+    cfg.write_text(BASE + 'mode = "quasistatic"\n')
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main(["llg", str(cfg), "--out", str(full), "-q"]) == 0
+    assert main(["llg", str(cfg), "--out", str(part), "-q", "--set", "time.t_end=0.2"]) == 0
+    assert main(["llg", str(cfg), "--restart", str(part), "-q"]) == 0
+    assert rows(part / "averages.csv") == rows(full / "averages.csv")
+
+
 def test_computed_potential_equals_the_expression(tmp_path: Path) -> None:
     """Electrodes phi(0) = 0, phi(1) = -0.5 and sigma = 2: the potential is BASE's -0.5 x,
     so the run equals the expression's; current = "computed" is the source j = 1."""
