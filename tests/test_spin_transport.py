@@ -213,19 +213,23 @@ def test_pinned_layer_acts_as_a_magnet_with_fixed_m():
 
 
 # ------------------------------------------------------------------ solver
-@pytest.mark.parametrize("scheme", ["backward_euler", "crank_nicolson", "bdf2"])
-def test_default_tolerance_equals_the_direct_solve(scheme):
+@pytest.mark.parametrize(("scheme", "kw"), [
+    ("backward_euler", {}), ("crank_nicolson", {}), ("bdf2", {}),
+    ("bdf2", {"degree": 2}), ("backward_euler", {"anisotropy": 0.4})])
+def test_default_tolerance_equals_the_direct_solve(scheme, kw):
     """The iterative solver at its default rtol (1e-8; its preconditioner is built from the
-    m-independent operator once per step size and the previous s is the initial guess)
-    gives the direct (MUMPS) solution to 1e-7 of the injected |s| = 1, while m changes
-    every step; the preconditioner's matrix is not rebuilt for a new m."""
+    m-independent operator once per step size, the initial guess extrapolates s) gives
+    the direct (MUMPS) solution to 2e-7 (20 rtol) of the injected |s| = 1 while m
+    changes every step; the preconditioner's matrix is not rebuilt for a new m (P2 and
+    the anisotropic diffusion: a separately assembled m-independent part)."""
     results = {}
     for solver in ("iterative", "direct"):
         mesh = dolfinx.mesh.create_box(MPI.COMM_SELF, [[0, 0, 0], [1, 0.5, 0.25]], [8, 4, 2])
         spin = SpinTransport(mesh, cell_tags=half_magnet_tags(mesh), magnet_tags=[2], D=0.5,
                              tau_sf=0.8, tau_ex=-0.3, potential=0.7 * ufl.SpatialCoordinate(mesh)[0],
                              current=[1.0, 0.2, 0.0], facet_tags=left_facet_tags(mesh),
-                             dirichlet={1: [0.0, 0.0, 1.0]}, scheme=scheme, solver=solver)
+                             dirichlet={1: [0.0, 0.0, 1.0]}, scheme=scheme, solver=solver,
+                             **kw)
         spin.set_state([0.0, 0.0, 0.0])
         history, states = [], []
         for k in range(6):
@@ -244,8 +248,8 @@ def test_default_tolerance_equals_the_direct_solve(scheme):
             assert spin.linear_iterations < 20 * 7
     assert np.abs(results["direct"]).max() == pytest.approx(1.0, abs=1e-9)
     diff = np.abs(results["iterative"] - results["direct"]).max()
-    print(f"{scheme}: max |s_iterative - s_direct| = {diff:.2e}")
-    assert diff < 1e-7
+    print(f"{scheme} {kw}: max |s_iterative - s_direct| = {diff:.2e}")
+    assert diff < 2e-7  # measured: 7.0e-9 (BE), 1.1e-8 (CN), 1.4e-8 (BDF2), 8.2e-8 (P2)
 
 
 # ------------------------------------------------------------------ parallel and errors
