@@ -237,8 +237,10 @@ def test_default_tolerance_equals_the_direct_solve(scheme, kw):
                 [np.cos(0.3 * k + x[1]), np.sin(0.3 * k + x[1]), 0 * x[0]]))
             spin.step(0.02)
             history.append(spin.s.x.array.copy())
-            if solver == "iterative":
-                states.append(spin._ksp.ksp.getOperators()[1].stateGet())
+            if solver == "iterative":  # the matrix the preconditioner is built from
+                pmat = (spin._K_scalar if spin._shell is not None
+                        else spin._ksp.ksp.getOperators()[1])
+                states.append((pmat.handle, pmat.stateGet()))
         spin.quasi_static()
         history.append(spin.s.x.array.copy())
         results[solver] = np.array(history)

@@ -28,7 +28,10 @@ step solves one non-symmetric linear system (:mod:`femhomog.spin.linear`): GMRES
 (modified Gram-Schmidt, the previous ``s`` as initial guess, relative tolerance 1e-8 by
 default: far below the step's time error) preconditioned by ILU / block Jacobi of the
 m-independent operator (mass, diffusion, drift, spin flip), which is factorized once per
-step size and scheme, not every time ``m`` changes; or MUMPS.
+step size and scheme, not every time ``m`` changes; or MUMPS.  P1 without the
+spin-anisotropic diffusion: that operator is ``K (x) I_3`` with ``K`` the scalar operator
+of one component, and the operator and its preconditioner are applied component by
+component (:mod:`femhomog.spin.componentwise`: 3-6x less matrix data per iteration).
 
 The precession uses ``chi_M`` (a DG0 indicator) times ``m`` extended to the conductor
 space: in a magnet cell every node of the cell is a magnet node, so ``chi_M m`` equals
@@ -69,6 +72,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
+from femhomog.spin.componentwise import ComponentwiseOperator, ComponentwisePC
 from femhomog.spin.linear import ImplicitLinear
 from femhomog.spin.precession import VertexPrecession
 
@@ -271,6 +275,21 @@ class SpinTransport:
         self._a_pc = None
         if self._iterative and (self.anisotropy or not self._lumped):
             self._a_pc = dolfinx.fem.form(c["mass"] * mass_form + c["L"] * L_static)
+        # P1, iterative, isotropic: the operator component by component
+        # (femhomog.spin.componentwise) with the scalar form of one component
+        self._a_scalar = None
+        if self._iterative and self._lumped and not self.anisotropy:
+            Q = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
+            if np.array_equal(Q.dofmap.list, self.V.dofmap.list):  # the same node numbering
+                self._Q = Q
+                u, v = ufl.TrialFunction(Q), ufl.TestFunction(Q)
+                grad_u = ufl.grad(u) if potential is None else (ufl.grad(u)
+                                                                + u * ufl.grad(potential))
+                L_scalar = ufl.inner(_flux(D_ufl, grad_u), ufl.grad(v)) * ufl.dx
+                if inv_sf:
+                    L_scalar += inv_sf * u * v * ufl.dx
+                self._a_scalar = dolfinx.fem.form(c["mass"] * u * v * ufl.dx
+                                                  + c["L"] * L_scalar)
         # right-hand side: the mass terms and (P1, isotropic) L s_old by matrix-vector
         # products of matrices assembled once; forms only for the sources and for an
         # m-dependent L (P2 precession, anisotropy)
@@ -317,6 +336,24 @@ class SpinTransport:
         if self._lumped:
             self._vertex = VertexPrecession(self.V, self.chi, self.m_pinned, self._bcs,
                                             self._inv_ex)
+        self._shell: PETSc.Mat | None = None
+        if self._a_scalar is not None:
+            n = self.V.dofmap.index_map.size_local
+            # the scalar Dirichlet rows: the nodes of the vector conditions
+            nodes = [np.unique(bc.dof_indices()[0] // 3).astype(np.int32) for bc in self._bcs]
+            self._bcs_scalar = [dolfinx.fem.dirichletbc(np.float64(0.0), d, self._Q)
+                                for d in nodes]
+            self._cw_op = ComponentwiseOperator(self.comm, n, self._nodal_precession)
+            self._cw_pc = ComponentwisePC(self.comm, n)
+            N = self.V.dofmap.index_map.size_global * 3
+            self._shell = PETSc.Mat().createPython(((3 * n, N), (3 * n, N)), self._cw_op,
+                                                   comm=self.comm)
+            self._shell.setUp()
+            pc = self._ksp.ksp.getPC()
+            pc.setType("python")
+            pc.setPythonContext(self._cw_pc)
+            self._K_scalar: PETSc.Mat | None = None
+            self._scalar_key: tuple | None = None
         self._m_version = 0
 
     # ------------------------------------------------------------------ setup
@@ -490,12 +527,32 @@ class SpinTransport:
         """The operator ``c_mass M + c_L L`` with the Dirichlet rows, and the matrix of the
         preconditioner (None: the operator itself).
 
+        P1, iterative, isotropic: a Python matrix applying the scalar ``K`` (assembled
+        when the scheme's constants change) to each component plus the precession, with
+        its own preconditioner (:mod:`femhomog.spin.componentwise`); else:
+
         P1: the assembled rest (:meth:`_base`) with its node-diagonal 3 x 3 blocks
         replaced by theirs plus ``c_L`` times the precession's, written into a copy of
         it when ``m`` changed (9 values per node, no assembly or matrix copy).  P2: the
         assembled form.  Iterative solver: the preconditioner's matrix is the
         m-independent operator (P1 isotropic: the assembled rest itself), so PETSc
         factorizes it (ILU) once per time step size instead of every step."""
+        if self._shell is not None:  # component by component
+            key = (c_mass, c_L)
+            if self._K_scalar is None or self._scalar_key != key:
+                if self._K_scalar is None:
+                    self._K_scalar = dolfinx.fem.petsc.assemble_matrix(
+                        self._a_scalar, bcs=self._bcs_scalar)
+                else:
+                    self._K_scalar.zeroEntries()
+                    dolfinx.fem.petsc.assemble_matrix(self._K_scalar, self._a_scalar,
+                                                      bcs=self._bcs_scalar)
+                self._K_scalar.assemble()
+                self._scalar_key = key
+                self._cw_op.K = self._K_scalar
+                self._cw_pc.set_base(self._K_scalar)
+            self._cw_op.c = c_L
+            return self._shell, self._shell
         pc = None
         if self._a_pc is not None:
             key = (c_mass, c_L)
@@ -645,7 +702,10 @@ class SpinTransport:
 
     def destroy(self) -> None:
         self._ksp.destroy()
+        if self._shell is not None:
+            self._cw_op.release()
+            self._cw_pc.release()
         for mat in (self._A, self._A_base, self._M, self._K, self._b, self._work, self._A_pc,
-                    self._B, self._b_pinned):
+                    self._B, self._b_pinned, self._shell, getattr(self, "_K_scalar", None)):
             if mat is not None:
                 mat.destroy()
