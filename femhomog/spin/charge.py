@@ -30,9 +30,9 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
+from femhomog.spin.data import diffusion, flux
 from femhomog.spin.linear import ImplicitLinear
 from femhomog.spin.precession import VERTEX_RULE
-from femhomog.spin.transport import _diffusion, _flux
 
 __all__ = ["ChargeTransport"]
 
@@ -61,7 +61,7 @@ class ChargeTransport:
                  solver: str = "iterative", rtol: float = 1e-12) -> None:
         self.mesh = mesh
         self.comm: MPI.Comm = mesh.comm
-        self.D, D_ufl = _diffusion(D, mesh, cell_tags)
+        self.D, D_ufl = diffusion(D, mesh, cell_tags)
         self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", 1))
         phi = potential if potential is not None else dolfinx.fem.Constant(mesh, 0.0)
         # e^{-phi} at the nodes (the lumped mass) and in the flux
@@ -77,7 +77,7 @@ class ChargeTransport:
         # the flux weight at quadrature points: e^{-phi} of the potential itself
         self._a = dolfinx.fem.form(
             self._inv_dt * self.weight * u * w * dx_v
-            + ufl.inner(_flux(D_ufl, ufl.exp(-phi) * ufl.grad(u)), ufl.grad(w)) * ufl.dx)
+            + ufl.inner(flux(D_ufl, ufl.exp(-phi) * ufl.grad(u)), ufl.grad(w)) * ufl.dx)
         self._L = dolfinx.fem.form(self._inv_dt * self.weight * self._u_old * w * dx_v)
         self._mass = dolfinx.fem.form(self.rho * dx_v)
         self._ksp = ImplicitLinear(self.comm, solver, f"femhomog_rho_{id(self)}_", rtol)

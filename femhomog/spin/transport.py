@@ -73,6 +73,13 @@ from petsc4py import PETSc
 
 from femhomog.coefficients import CellCoefficient
 from femhomog.spin.componentwise import ComponentwiseOperator, ComponentwisePC
+from femhomog.spin.data import (
+    diffusion,
+    dirichlet_conditions,
+    flux,
+    magnet_indicator,
+    pinned_magnetization,
+)
 from femhomog.spin.linear import ImplicitLinear
 from femhomog.spin.precession import VertexPrecession
 
@@ -80,54 +87,6 @@ __all__ = ["SCHEMES", "SpinTransport", "magnet_indicator"]
 
 #: Implicit schemes and their order in time.
 SCHEMES = {"backward_euler": 1, "crank_nicolson": 2, "bdf2": 2}
-
-
-def magnet_indicator(mesh: dolfinx.mesh.Mesh, cell_tags: dolfinx.mesh.MeshTags | None,
-                     magnet_tags: Sequence[int] | None) -> dolfinx.fem.Function:
-    """DG0 function: 1 on the cells tagged ``magnet_tags``, 0 elsewhere.
-
-    ``magnet_tags = None`` makes the whole conductor magnetic (a single-layer problem).
-    """
-    Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
-    chi = dolfinx.fem.Function(Q, name="chi_magnet")
-    if magnet_tags is None:
-        chi.x.array[:] = 1.0
-        return chi
-    if cell_tags is None:
-        raise ConfigError("magnet tags need the conductor mesh's cell tags")
-    known = set(np.unique(np.concatenate(mesh.comm.allgather(cell_tags.values))).tolist())
-    missing = [t for t in magnet_tags if t not in known]
-    if missing:
-        raise ConfigError(f"unknown magnet cell tag(s) {missing} (the mesh has "
-                          f"{sorted(known)})")
-    cells = cell_tags.indices[np.isin(cell_tags.values, list(magnet_tags))]
-    chi.x.array[:] = 0.0
-    chi.x.array[cells] = 1.0
-    chi.x.scatter_forward()
-    return chi
-
-
-def _diffusion(D: CellCoefficient | float, mesh: dolfinx.mesh.Mesh,
-               cell_tags: dolfinx.mesh.MeshTags | None) -> tuple[CellCoefficient, Any]:
-    dim = mesh.topology.dim
-    if isinstance(D, int | float):
-        if not (np.isfinite(D) and D > 0):
-            raise ConfigError(f"spin D must be > 0, got {D!r}")
-        D = CellCoefficient.from_expression(repr(float(D)), dim)
-    try:
-        D.check(mesh, cell_tags)  # positive (definite) everywhere: collective
-    except ConfigError as exc:
-        raise ConfigError(f"spin D: {exc}") from None
-    return D, D.ufl(mesh, cell_tags)
-
-
-def _flux(D_ufl: Any, grad_part: Any) -> Any:
-    """``D g`` row-wise for a scalar or matrix ``D`` (``g`` a vector or a 3 x d matrix)."""
-    if len(ufl.shape(D_ufl)) == 0:
-        return D_ufl * grad_part
-    if len(ufl.shape(grad_part)) == 1:
-        return ufl.dot(D_ufl, grad_part)
-    return ufl.dot(grad_part, ufl.transpose(D_ufl))  # row k: D (grad s_k + s_k grad phi)
 
 
 class SpinTransport:
@@ -223,9 +182,9 @@ class SpinTransport:
         self.scheme = scheme
         self.tau_sf = float(tau_sf)
         self.tau_ex = float(tau_ex)
-        self.D, D_ufl = _diffusion(D, mesh, cell_tags)
+        self.D, D_ufl = diffusion(D, mesh, cell_tags)
         self.chi = magnet_indicator(mesh, cell_tags, magnet_tags)
-        self.m_pinned = self._pinned(pinned or {}, cell_tags, magnet_tags)
+        self.m_pinned = pinned_magnetization(mesh, pinned or {}, cell_tags, magnet_tags)
         element = basix.ufl.element("Lagrange", mesh.basix_cell(), degree, shape=(3,))
         self.V = dolfinx.fem.functionspace(mesh, element)
         self.s = dolfinx.fem.Function(self.V, name="s")
@@ -245,7 +204,7 @@ class SpinTransport:
         # L(s, w): everything but the time derivative
         inv_ex = 0.0 if np.isinf(self.tau_ex) else 2.0 / self.tau_ex
         inv_sf = 0.0 if np.isinf(self.tau_sf) else 1.0 / self.tau_sf
-        L_form = ufl.inner(_flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
+        L_form = ufl.inner(flux(D_ufl, grad_s), ufl.grad(w)) * ufl.dx
         if inv_sf:
             L_form += inv_sf * ufl.inner(s, w) * ufl.dx
         L_static = L_form  # the m-independent part: the preconditioner's operator
@@ -253,7 +212,7 @@ class SpinTransport:
             # ZLF's -2 D0 beta beta' m (x) ((grad s)^T m): the flux along m is reduced
             mm = self._magnetization()
             along = ufl.outer(mm, ufl.dot(ufl.transpose(ufl.grad(s)), mm))
-            L_form -= self.anisotropy * ufl.inner(_flux(D_ufl, along), ufl.grad(w)) * ufl.dx
+            L_form -= self.anisotropy * ufl.inner(flux(D_ufl, along), ufl.grad(w)) * ufl.dx
         # P1: the precession with the vertex rule, a block-diagonal matrix updated from
         # the nodal m without assembly (see _precession); P2: the consistent form
         self._inv_ex = inv_ex
@@ -285,7 +244,7 @@ class SpinTransport:
                 u, v = ufl.TrialFunction(Q), ufl.TestFunction(Q)
                 grad_u = ufl.grad(u) if potential is None else (ufl.grad(u)
                                                                 + u * ufl.grad(potential))
-                L_scalar = ufl.inner(_flux(D_ufl, grad_u), ufl.grad(v)) * ufl.dx
+                L_scalar = ufl.inner(flux(D_ufl, grad_u), ufl.grad(v)) * ufl.dx
                 if inv_sf:
                     L_scalar += inv_sf * u * v * ufl.dx
                 self._a_scalar = dolfinx.fem.form(c["mass"] * u * v * ufl.dx
@@ -320,7 +279,7 @@ class SpinTransport:
         self._rhs = None if rhs is None else dolfinx.fem.form(rhs)
         self._b = self.s.x.petsc_vec.duplicate()  # ghosted like s
         self._work = self.s.x.petsc_vec.duplicate()
-        self._bcs = self._dirichlet(dirichlet or {}, facet_tags)
+        self._bcs = dirichlet_conditions(self.V, dirichlet or {}, facet_tags)
         self._ksp = ImplicitLinear(self.comm, solver, f"femhomog_spin_{id(self)}_", rtol,
                                     warm_start=True)
         self._A: PETSc.Mat | None = None
@@ -389,59 +348,6 @@ class SpinTransport:
         if self.m_pinned is None:
             return self.chi * self.m
         return self.chi * self.m + self.m_pinned
-
-    def _pinned(self, pinned: Mapping[int, Sequence[float]],
-                cell_tags: dolfinx.mesh.MeshTags | None,
-                magnet_tags: Sequence[int] | None) -> dolfinx.fem.Function | None:
-        """DG0 vector function: the fixed unit ``m`` on the pinned cells, 0 elsewhere."""
-        if not pinned:
-            return None
-        if cell_tags is None or magnet_tags is None:
-            raise ConfigError("pinned magnetic layers need the conductor's cell tags and "
-                              "magnet_tags (the pinned cells are not part of the magnet)")
-        known = set(np.unique(np.concatenate(self.comm.allgather(cell_tags.values))).tolist())
-        Q = dolfinx.fem.functionspace(self.mesh, ("DG", 0, (3,)))
-        m_pinned = dolfinx.fem.Function(Q, name="m_pinned")
-        values = m_pinned.x.array.reshape(-1, 3)
-        for tag, vec in pinned.items():
-            v = np.asarray(vec, dtype=float).reshape(-1)
-            if int(tag) not in known or int(tag) in magnet_tags:
-                raise ConfigError(f"pinned cell tag {tag} must be a tag of the mesh "
-                                  f"({sorted(known)}) outside the magnet {list(magnet_tags)}")
-            if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) == 0:
-                raise ConfigError(f"pinned magnetization of tag {tag} must be a non-zero "
-                                  f"3-vector, got {vec!r}")
-            cells = cell_tags.indices[cell_tags.values == int(tag)]
-            values[Q.dofmap.list[cells, 0]] = v / np.linalg.norm(v)
-        m_pinned.x.scatter_forward()
-        return m_pinned
-
-    def _dirichlet(self, values: Mapping[int, Any], facet_tags: dolfinx.mesh.MeshTags | None
-                   ) -> list[dolfinx.fem.DirichletBC]:
-        if not values:
-            return []
-        if facet_tags is None:
-            raise ConfigError("spin Dirichlet conditions need the mesh's facet tags")
-        fdim = self.mesh.topology.dim - 1
-        known = set(np.unique(np.concatenate(self.comm.allgather(facet_tags.values))).tolist())
-        bcs = []
-        for tag, value in values.items():
-            if int(tag) not in known:
-                raise ConfigError(f"unknown facet tag {tag} for a spin Dirichlet condition "
-                                  f"(the mesh has {sorted(known)})")
-            g = dolfinx.fem.Function(self.V)
-            if callable(value):
-                g.interpolate(value)
-            else:
-                vec = np.asarray(value, dtype=float)
-                if vec.shape != (3,) or not np.all(np.isfinite(vec)):
-                    raise ConfigError(f"spin Dirichlet value on tag {tag} must be 3 finite "
-                                      f"numbers, got {value!r}")
-                g.interpolate(lambda x, v=vec: np.tile(v[:, None], (1, x.shape[1])))
-            dofs = dolfinx.fem.locate_dofs_topological(self.V, fdim,
-                                                       facet_tags.find(int(tag)))
-            bcs.append(dolfinx.fem.dirichletbc(g, dofs))
-        return bcs
 
     def set_magnetization(self, m: Callable[[np.ndarray], np.ndarray] | Sequence[float]
                           | dolfinx.fem.Function) -> None:
