@@ -315,7 +315,7 @@ class SpinSection:
                                      "units = SI: spin-flip length sqrt(2 D0 tau_sf) (m).",
                                      example=1e-8, commented=True)
     lambda_J: float | None = option(real(0), None,
-                                    "units = SI: exchange length sqrt(2 hbar D0/J) (m).",
+                                    "units = SI: s-d precession length sqrt(2 hbar D0/J) (m).",
                                     example=4e-9, commented=True)
     beta: float = option(real(-1, 1, open_min=False, open_max=False), 0.0,
                          "units = SI: polarization of the conductivity (polarized current).")
