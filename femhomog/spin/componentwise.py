@@ -6,11 +6,11 @@ matrix ``D``), drift and spin flip give ``K (x) I_3`` with ``K`` the operator of
 scalar component on the same P1 nodes, and the vertex-rule precession is block diagonal,
 ``(P s)_i = q_i x s_i`` (:mod:`femhomog.spin.precession`).  Applying ``K`` to the three
 components at once (one pass over a matrix with 1/9 of the entries of the assembled
-vector operator) and ILU / block Jacobi of ``K`` to each component (the same
-preconditioner as ILU(0) of the m-independent vector operator, whose 3 x 3 blocks are
-diagonal) moves 3-6x less matrix data per GMRES iteration (measured on the spin-valve
-mesh with 10,794 nodes: 2.29 -> 0.35 ms per product, 1.41 -> 0.69 ms per ILU
-application).
+vector operator) and ILU / block Jacobi of ``K`` to each component (with ILU(0) the
+same preconditioner as ILU(0) of the m-independent vector operator, whose 3 x 3 blocks
+are diagonal; ILU(1) here, see :class:`ComponentwisePC`) moves 3-6x less matrix data
+per GMRES iteration (measured on the spin-valve mesh with 10,794 nodes: 2.29 -> 0.35 ms
+per product, 1.41 -> 0.69 ms per ILU(0) application).
 
 :class:`ComponentwiseOperator` and :class:`ComponentwisePC` are the contexts of a PETSc
 Python matrix and preconditioner on the interleaved vector layout (node-major, 3
