@@ -287,6 +287,32 @@ def test_thin_cuboids_against_aharoni():
     assert np.allclose(N, prism_demag_factors((8.0, 2.0, 0.25)), atol=0.01)
 
 
+def test_thin_film_factors_need_layers_through_the_thickness():
+    """A 64 x 16 x 3 film (the SP4 aspect, 4 x 4 in-plane elements): N_x, N_y converge
+    to Aharoni's values only as the element layers through the thickness increase.
+
+    The potential of the charges on the side faces varies across the thickness like
+    ``z log z`` at the film's edges; P1 with ``z_layers`` layers resolves it at the
+    rate of the layer height, so the in-plane factors are *under*-estimated by
+    17 % with one layer.  This is the error that dominates muMAG SP4 on a 4 nm mesh
+    with 2 layers (``demos/sp4/README.md``, "Through the thickness")."""
+    comm = MPI.COMM_WORLD
+    L = (64.0, 16.0, 3.0)
+    exact = prism_demag_factors(L)
+    rel = {}
+    for cells in ((16, 4, 1), (16, 4, 2), (16, 4, 4), (16, 4, 8), (32, 8, 8)):
+        rel[cells] = demag_factors(FredkinKoehler(box(comm, L, cells), solver="direct"))
+        rel[cells] = (rel[cells] - exact) / exact
+    ny = [rel[(16, 4, z)][1] for z in (1, 2, 4, 8)]
+    print("\n64 x 16 x 3 film, 16 x 4 in-plane, 1/2/4/8 layers: relative error of N_y "
+          f"{np.round(ny, 4).tolist()}; 32 x 8 x 8: N {rel[(32, 8, 8)].round(4).tolist()}")
+    # measured: -0.173, -0.061, -0.026, -0.015 (always below the exact value)
+    assert all(e < 0 for e in ny) and np.all(np.diff(np.abs(ny)) < 0), ny
+    assert abs(ny[0]) > 2.5 * abs(ny[1]) and abs(ny[1]) > 2 * abs(ny[2]), ny
+    # the in-plane refinement then removes the rest (N_z depends on it only)
+    assert np.all(np.abs(rel[(32, 8, 8)]) < np.abs(rel[(16, 4, 8)])), rel
+
+
 # ------------------------------------------------ factorized solves, float32 boundary matrix
 #: (solver, precision, tolerance on the field relative to the CG + float64 one)
 FAST = [("direct", "float64", 1e-8), ("iterative", "float32", 2e-5), ("direct", "float32", 2e-5)]

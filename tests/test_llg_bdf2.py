@@ -61,37 +61,45 @@ ORDER_CASES = {
 }
 
 
-def bdf2_run(d: int, n: int, cell: str, t_end: float, steps, comm=MPI.COMM_WORLD):
-    """BDF2 on the manufactured problem; ``steps`` an int (uniform) or a list of sizes."""
+def bdf2_run(d: int, n: int, cell: str, t_end: float, steps, comm=MPI.COMM_WORLD,
+             integrator=TangentPlaneBDF2Integrator, **solver):
+    """BDF2 on the manufactured problem; ``steps`` an int (uniform) or a list of sizes.
+    ``solver``: keyword arguments of the integrator (default a direct solve)."""
     prob = manufactured_problem(comm, d, n, cell)
-    integ = TangentPlaneBDF2Integrator(prob, solver="direct")
+    integ = integrator(prob, **(solver or {"solver": "direct"}))
     sizes = [t_end / steps] * steps if isinstance(steps, int) else steps
-    for k in sizes:
-        integ.step(k)
+    its = sum(integ.step(k).iterations for k in sizes)
     assert prob.t == pytest.approx(t_end)
     assert prob.norm_deviation() < 1e-12
     assert integ.start_steps == 1
     integ.destroy()
+    prob.krylov_iterations = its
     return prob
 
 
-@pytest.mark.parametrize("case", sorted(ORDER_CASES))
-def test_bdf2_time_order_two(case):
-    d, n, cell, t_end, steps, ref_steps = ORDER_CASES[case]
-    ref = run(d, n, "midpoint", t_end, ref_steps, cell=cell)
-    errors = [discrete_l2_difference(bdf2_run(d, n, cell, t_end, s), ref) for s in steps]
-    r = rates(errors, [2, 2])
-    tps = [discrete_l2_difference(run(d, n, "tangent_plane", t_end, s, cell=cell), ref)
-           for s in steps[:2]]
-    rows = [f"BDF2 steps {s:4d}  |m_k - m_ref|_L2 {e:.3e}" for s, e in zip(steps, errors,
-                                                                          strict=True)]
-    rows.append(f"BDF2 rates {np.round(r, 3).tolist()}; TPS (theta = 1) steps {steps[:2]}: "
-                f"{tps[0]:.3e}, {tps[1]:.3e}")
-    report(f"{d}D {cell} n = {n}, T = {t_end}: BDF2 tangent plane, time", rows)
-    assert np.all(np.diff(errors) < 0), errors
-    assert abs(r[-1] - 2.0) < 0.25, (errors, r)
-    # and far more accurate than the first-order scheme at the same step
-    assert errors[0] < 0.3 * tps[0], (errors, tps)
+class _ZeroGuessBDF2(TangentPlaneBDF2Integrator):
+    """The BDF2 scheme with GMRES started from zero (the behaviour before the guess)."""
+
+    def _velocity_guess(self):
+        return None
+
+
+def test_bdf2_krylov_guess_same_answer_fewer_iterations():
+    """GMRES started from the difference quotient of the history gives the direct
+    solve's answer (to the Krylov tolerance) in fewer iterations than from zero."""
+    d, n, cell, t_end, steps = 2, 16, "triangle", 0.5, 16
+    direct = bdf2_run(d, n, cell, t_end, steps)
+    gmres = {"solver": "iterative", "rtol": 1e-10}
+    warm = bdf2_run(d, n, cell, t_end, steps, **gmres)
+    cold = bdf2_run(d, n, cell, t_end, steps, integrator=_ZeroGuessBDF2, **gmres)
+    # |m| = 1 on the unit cell: ||m||_L2 = 1 sets the scale of the difference
+    for p in (warm, cold):
+        assert discrete_l2_difference(p, direct) < 1e-7
+    report(f"{d}D BDF2, {steps} steps: GMRES + ILU iterations",
+           [(f"from the history's difference quotient {warm.krylov_iterations}, "
+             f"from zero {cold.krylov_iterations}")])
+    # measured: 345 vs 383 (the guess is O(k) off: it saves ~1/7 of a 1e-10 solve)
+    assert warm.krylov_iterations < 0.95 * cold.krylov_iterations
 
 
 def test_bdf2_variable_steps_order_two():
@@ -199,12 +207,14 @@ def test_bdf2_parallel_equals_serial():
     assert np.allclose(par, ser, rtol=1e-9, atol=1e-12), (par, ser)
 
 
-def test_bdf2_job_restart_bitwise(tmp_path):
+@pytest.mark.parametrize("solver", ["direct", "iterative"])
+def test_bdf2_job_restart_bitwise(tmp_path, solver):
     """A killed BDF2 job restarted from its checkpoint (m and m_prev, the previous step)
     repeats the uninterrupted run bitwise on one rank; without the history it would
-    take a start step and differ."""
+    take a start step and differ (and GMRES would start from another guess)."""
     (tmp_path / "bdf.toml").write_text(
-        TANGENT.replace('integrator = "tangent_plane"', 'integrator = "tangent_plane_bdf2"'))
+        TANGENT.replace('integrator = "tangent_plane"', 'integrator = "tangent_plane_bdf2"')
+        + f'[solver]\ntype = "{solver}"\nrtol = 1e-8\n')
     run_ok(["llg", "bdf.toml", "--out", "full"], tmp_path)
     shutil.rmtree(tmp_path / "killed", ignore_errors=True)
     run_killed(["llg", "bdf.toml", "--out", "killed"], tmp_path, **{KILL_STEP: 13})

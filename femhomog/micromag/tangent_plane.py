@@ -123,6 +123,7 @@ class NodalTangentConstraint(LinearConstraint):
 
     def _set_basis(self, m_nodes: np.ndarray) -> None:
         t1, t2 = tangent_basis(m_nodes)
+        self.basis = (t1, t2)  # (n_local_nodes, 3) each: the columns of B per node
         vals = np.stack([t1.reshape(-1), t2.reshape(-1)], axis=1)
         self.B.setValuesRCV(self._rows, self._cols, vals, addv=PETSc.InsertMode.INSERT)
         self.B.assemble()
@@ -134,6 +135,14 @@ class NodalTangentConstraint(LinearConstraint):
         self._set_basis(m_nodes)
         if self.base is not None:
             self.base.P.matMult(self.B, result=self.P)
+
+    def tangent_coordinates(self, g_nodes: np.ndarray, out: PETSc.Vec) -> None:
+        """Write the coordinates of the nodal tangent projection of ``g_nodes``
+        (``(n_local_nodes, 3)``, layout of :meth:`update`) in the current bases into ``out``."""
+        t1, t2 = self.basis
+        w = out.getArray()
+        w[0::2] = np.einsum("ij,ij->i", t1, g_nodes)
+        w[1::2] = np.einsum("ij,ij->i", t2, g_nodes)
 
     def reduce_matrix(self, A: PETSc.Mat) -> PETSc.Mat:
         """``(PB)^T A (PB)``, computed into the same matrix on every call (same pattern)."""
@@ -359,15 +368,16 @@ class TangentPlaneIntegrator:
         self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
 
         # Tangent bases at the (master) nodes of m_tan.
-        if prob.periodic is None:
-            m_nodes = prob.owned_values(m)
-        else:
-            m_red = prob.periodic.restrict(m)
-            m_nodes = m_red.array.reshape(-1, 3).copy()
-            m_red.destroy()
-        self.constraint.update(m_nodes)
+        self.constraint.update(self._node_values(m))
         A_r = self.constraint.reduce_matrix(self.A)
         self.constraint.reduce_vector(self.b, self._b_r)
+        # a direct solve ignores the guess (PETSc rejects one for preonly)
+        guess = None if self.solver == "direct" else self._velocity_guess()
+        if guess is None:
+            self._w.set(0.0)
+        else:
+            self.constraint.tangent_coordinates(self._node_values(guess), self._w)
+        self.ksp.setInitialGuessNonzero(guess is not None)
 
         self.ksp.setOperators(A_r)
         reason, its = self._solve()
@@ -391,14 +401,28 @@ class TangentPlaneIntegrator:
         self.constraint.expand(self._w, self.v)
         return its
 
+    def _node_values(self, u: dolfinx.fem.Function) -> np.ndarray:
+        """Nodal values ``(n, 3)`` of ``u`` at the (master) nodes of the reduced space."""
+        prob = self.problem
+        if prob.periodic is None:
+            return prob.owned_values(u)
+        u_red = prob.periodic.restrict(u)
+        nodes = u_red.array.reshape(-1, 3).copy()
+        u_red.destroy()
+        return nodes
+
+    def _velocity_guess(self) -> dolfinx.fem.Function | None:
+        """Initial guess of the Krylov solve for ``v`` (None: zero).  (TPS) has no
+        history to predict from; :mod:`.tangent_plane_bdf2` overrides this."""
+        return None
+
     def _solve(self) -> tuple[int, int]:
-        """One KSP solve into ``_w``; (converged reason, iterations)."""
+        """One KSP solve into ``_w`` from its initial guess; (converged reason, iterations)."""
         if self.solver == "reuse_lu":
             self.ksp.getPC().setReusePreconditioner(not self._refactor)
             self.factorizations += int(self._refactor)
         elif self.solver == "direct":
             self.factorizations += 1
-        self._w.set(0.0)
         try:
             self.ksp.solve(self._b_r, self._w)
         except PETSc.Error as err:
