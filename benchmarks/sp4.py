@@ -12,6 +12,10 @@ Usage::
     python benchmarks/sp4.py --quick                       # 12.5 nm, 0.16 ns, 1 and 2 ranks
     python benchmarks/sp4.py --mesh 4:2 --ranks 1          # 4 nm, 2 layers (14,010 nodes), 1 ns
     python benchmarks/sp4.py --mesh 2.5:2 --t-end 2e-11    # 2.5 nm, 2 layers: cost per step
+    # growth with the problem size: field phase only, 50 steps, SP4 film and a 100 nm cube
+    python benchmarks/sp4.py --mesh 4:2 4:4 2.5:2 --ranks 2 --t-end 5e-11 --set relax.enabled=false
+    python benchmarks/sp4.py --lengths 100 100 100 --mesh 3:33 1.7:60 --ranks 2 --t-end 5e-11 \
+        --set relax.enabled=false
 
 ``--mesh H[:LAYERS]`` gives the in-plane size in nm and the element layers
 through the thickness.  Each run writes ``DIR/<label>/`` (all job outputs) and
@@ -97,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--t-end", type=float, default=1e-9, help="field phase length (s)")
     parser.add_argument("--quick", action="store_true",
                         help="12.5 nm, t_end = 0.16 ns, relax.torque_tol = 1e-4")
+    parser.add_argument("--lengths", type=float, nargs=3, default=None, metavar="NM",
+                        help="magnet size in nm instead of SP4's 500 x 125 x 3 (e.g. a cube)")
     parser.add_argument("--set", action="append", default=[], dest="extra",
                         help="extra --set for the job (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_sp4"))
@@ -105,6 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.mesh, args.t_end = ["12.5:1"], 1.6e-10
         args.extra = ["relax.torque_tol=1e-4", "relax.dt=1e-11", *args.extra]
+    if args.lengths:
+        args.extra = [f"mesh.lengths={[v * 1e-9 for v in args.lengths]!r}", *args.extra]
     json_path = args.json or args.out / "sp4.json"
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}", flush=True)

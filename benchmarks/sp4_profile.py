@@ -229,7 +229,7 @@ def compare_tps(setup: Any, cfg: Any, solvers: list[str], steps: int,
         for s in solvers:
             problem.m.x.array[:] = m0
             problem.t = t0_state
-            integ = TangentPlaneIntegrator(problem, theta=cfg.time.theta, solver=s, rtol=sc.rtol,
+            integ = TangentPlaneIntegrator(problem, theta=cfg.time.theta or 1.0, solver=s, rtol=sc.rtol,
                                            max_it=sc.max_it,
                                            refactor_its=sc.refactor_its or 8)
             acc, counts = instrument(integ, problem)

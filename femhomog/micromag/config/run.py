@@ -38,6 +38,14 @@ def _check_time(values: dict[str, Any]) -> dict[str, Any]:
     if values["adaptive"] and values["integrator"] != "midpoint":
         raise ConfigError("time.adaptive = true needs time.integrator = 'midpoint' "
                           "(step-doubling error control of the second-order scheme)")
+    # theta belongs to the first-order scheme only: silently ignoring it would run
+    # another scheme than the one asked for
+    if values["theta"] is None:
+        if values["integrator"] == "tangent_plane":
+            values["theta"] = 1.0
+    elif values["integrator"] != "tangent_plane":
+        raise ConfigError(f"time.theta is only used with time.integrator = 'tangent_plane' "
+                          f"(time.integrator is '{values['integrator']}')")
     return values
 
 
@@ -87,9 +95,10 @@ class TimeSection:
         "Step-doubling error control (midpoint only).",
     )
     tol: float = option(real(0), 1e-6, "adaptive: tolerance of the local error (max over nodes).")
-    theta: float = option(
-        real(0, 1, open_min=False, open_max=False), 1.0,
-        "tangent_plane: implicitness of exchange/anisotropy in [0, 1].",
+    theta: float | None = option(
+        real(0, 1, open_min=False, open_max=False), None,
+        "tangent_plane: implicitness of exchange/anisotropy in [0, 1] (default 1; an error "
+        "with the other integrators).",
     )
 
 
