@@ -296,8 +296,8 @@ BAD_INPUTS = {
                                "time.adaptive = true needs time.integrator = 'midpoint'"),
     "theta_with_bdf2": ({"time": 'dt = 0.1\nt_end = 1.0\nintegrator = "tangent_plane_bdf2"\n'
                                  'theta = 0.5'}, [],
-                        "time.theta is only used with time.integrator = 'tangent_plane' "
-                        "(time.integrator is 'tangent_plane_bdf2')"),
+                        ("time.theta is only used with time.integrator = 'tangent_plane' "
+                         "(time.integrator is 'tangent_plane_bdf2')")),
     "bad_field_expression": ({"zeeman": 'h = [0, 0, "cos(2*pi*s)"]'}, [],
                              "zeeman.h[2] 'cos(2*pi*s)': unknown name 's'"),
 }
