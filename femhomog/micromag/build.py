@@ -186,7 +186,9 @@ def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
                 mm: magnets.MagnetMesh | None) -> tuple[DemagSolver | None, dolfinx.mesh.Mesh]:
     """The stray-field solver of ``[demag]`` and the mesh the LLG problem lives on.
 
-    ``fembem``: :class:`~femhomog.micromag.demag.fembem.FredkinKoehler` on ``mesh``;
+    ``fembem``: :class:`~femhomog.micromag.demag.fembem.FredkinKoehler` on ``mesh``
+    (with ``potential_layers``: :class:`~femhomog.micromag.demag.layered.LayeredPotential`,
+    the potential on a mesh with more layers);
     ``shell``: :class:`~femhomog.micromag.demag.shell.ShellTransformation` on the
     magnet + air + shell mesh ``mm``, whose magnet submesh is returned.
     """
@@ -200,9 +202,14 @@ def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
         )
         from femhomog.micromag.demag.fembem import FredkinKoehler
 
-        return FredkinKoehler(mesh, rtol=dc.rtol, max_it=dc.max_it,
-                              solver=dc.solver or FEMBEM_DEFAULT_SOLVER,
-                              precision=dc.bem_precision or FEMBEM_DEFAULT_PRECISION), mesh
+        fembem = {"rtol": dc.rtol, "max_it": dc.max_it,
+                  "solver": dc.solver or FEMBEM_DEFAULT_SOLVER,
+                  "precision": dc.bem_precision or FEMBEM_DEFAULT_PRECISION}
+        if dc.potential_layers is not None:
+            from femhomog.micromag.demag.layered import LayeredPotential
+
+            return LayeredPotential(mesh, dc.potential_layers, **fembem), mesh
+        return FredkinKoehler(mesh, **fembem), mesh
     from femhomog.micromag.demag.shell import ShellTransformation
 
     assert mm is not None and mm.has_shell

@@ -223,7 +223,7 @@ def _check_demag(values: dict[str, Any]) -> dict[str, Any]:
     method = values["method"]
     # None = the default (applied when the solver is built, so that the checkpoints
     # of runs made before these keys existed still restart)
-    for key in ("solver", "bem_precision"):
+    for key in ("solver", "bem_precision", "potential_layers"):
         if method != "fembem" and values[key] is not None:
             raise ConfigError(f"demag.{key} is a parameter of demag.method = 'fembem' "
                               f"(demag.method is '{method}')")
@@ -506,6 +506,14 @@ class DemagSection:
         "fembem: storage of the dense boundary matrix (float32: half the memory and time of "
         f"the dense product, field error ~1e-6 Ms; default {FEMBEM_DEFAULT_PRECISION}).",
         example=FEMBEM_DEFAULT_PRECISION, commented=True,
+    )
+    potential_layers: int | None = option(
+        integer(1), None,
+        "fembem, magnets extruded along z (mesh.builder = 'cuboid' with z_layers): solve the "
+        "potential on this many element layers through the thickness while m keeps "
+        "mesh.z_layers (thin films: the in-plane demagnetizing fields need the layers, m "
+        "does not; demos/sp4/README.md). Default: the mesh's own layers.",
+        example=8, commented=True,
     )
     degree: int | None = option(
         choice(1, 2), None, "shell: Lagrange degree of the potential (default "

@@ -2,6 +2,8 @@
 
 ``base``      :class:`DemagSolver` (the solver interface) and :class:`StrayField` (the term)
 ``fembem``    :class:`FredkinKoehler`: FEM-BEM, dense Lindholm double layer on the magnet mesh
+``layered``   :class:`LayeredPotential`: FEM-BEM with the potential on more layers than m
+              (films extruded along z)
 ``lindholm``  its pure numpy kernels: Lindholm's weights, vertex solid angles
 ``shell``     :class:`ShellTransformation`: sparse, air + a shell mapped to infinity
 ``analytic``  closed-form demagnetizing factors (ellipsoids, prisms): the test truths
@@ -14,11 +16,13 @@ from femhomog.micromag.demag.analytic import (
 )
 from femhomog.micromag.demag.base import DemagSolver, StrayField
 from femhomog.micromag.demag.fembem import FredkinKoehler
+from femhomog.micromag.demag.layered import LayeredPotential
 from femhomog.micromag.demag.shell import ShellTransformation
 
 __all__ = [
     "DemagSolver",
     "FredkinKoehler",
+    "LayeredPotential",
     "ShellTransformation",
     "StrayField",
     "ellipsoid_demag_factors",
