@@ -205,7 +205,8 @@ def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
         fembem = {"rtol": dc.rtol, "max_it": dc.max_it,
                   "solver": dc.solver or FEMBEM_DEFAULT_SOLVER,
                   "precision": dc.bem_precision or FEMBEM_DEFAULT_PRECISION}
-        if dc.potential_layers is not None:
+        # the mesh's own layers need no second mesh
+        if dc.potential_layers is not None and dc.potential_layers != cfg.mesh.z_layers:
             from femhomog.micromag.demag.layered import LayeredPotential
 
             return LayeredPotential(mesh, dc.potential_layers, **fembem), mesh

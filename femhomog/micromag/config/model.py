@@ -512,7 +512,7 @@ class DemagSection:
         "fembem, magnets extruded along z (mesh.builder = 'cuboid' with z_layers): solve the "
         "potential on this many element layers through the thickness while m keeps "
         "mesh.z_layers (thin films: the in-plane demagnetizing fields need the layers, m "
-        "does not; demos/sp4/README.md). Default: the mesh's own layers.",
+        "does not; demos/sp4/README.md). Default (or = mesh.z_layers): the mesh's own layers.",
         example=8, commented=True,
     )
     degree: int | None = option(
