@@ -152,11 +152,9 @@ class LayeredPotential(DemagSolver):
         the column of each fine node."""
         nf, nc = Vf.dofmap.index_map.size_local, Vc.dofmap.index_map.size_local
         xf = Vf.tabulate_dof_coordinates()[:nf]
-        start = Vf.dofmap.index_map.local_range[0]
-        P = PETSc.Mat().createAIJ(
-            size=((3 * nf, PETSc.DETERMINE), (3 * nc, PETSc.DETERMINE)), nnz=(2, 2),
-            comm=Vc.mesh.comm)
-        P.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
+        lower = np.empty(nf, dtype=np.int64)
+        upper = np.empty(nf, dtype=np.int64)
+        weight = np.empty(nf)
         for i, (p, key) in enumerate(zip(xf, _key(xf), strict=True)):
             try:
                 z, g = columns[tuple(key)]
@@ -164,10 +162,22 @@ class LayeredPotential(DemagSolver):
                 raise ConfigError("demag.potential_layers: the potential mesh does not "
                                   "match the magnet's node columns") from None
             k = int(np.clip(np.searchsorted(z, p[2], side="right") - 1, 0, len(z) - 2))
-            w = float(np.clip((p[2] - z[k]) / (z[k + 1] - z[k]), 0.0, 1.0))
-            for c in range(3):
-                P.setValues(3 * (start + i) + c, [3 * g[k] + c, 3 * g[k + 1] + c],
-                            [1.0 - w, w])
+            weight[i] = np.clip((p[2] - z[k]) / (z[k + 1] - z[k]), 0.0, 1.0)
+            lower[i], upper[i] = g[k], g[k + 1]
+        # rows 3 i + c: 1 - w at column 3 lower + c, w at 3 upper + c (sorted in each row)
+        w_lo, w_up = 1.0 - weight, weight
+        swap = lower > upper
+        lower[swap], upper[swap] = upper[swap], lower[swap]
+        w_lo[swap], w_up[swap] = w_up[swap], w_lo[swap]
+        comp = np.arange(3)
+        cols = np.stack([3 * lower[:, None] + comp, 3 * upper[:, None] + comp], axis=2)
+        vals = np.stack([np.repeat(w_lo[:, None], 3, 1), np.repeat(w_up[:, None], 3, 1)],
+                        axis=2)
+        indptr = np.arange(0, 2 * 3 * nf + 1, 2, dtype=PETSc.IntType)
+        P = PETSc.Mat().createAIJ(
+            size=((3 * nf, PETSc.DETERMINE), (3 * nc, PETSc.DETERMINE)),
+            csr=(indptr, cols.reshape(-1).astype(PETSc.IntType), vals.reshape(-1)),
+            comm=Vc.mesh.comm)
         P.assemble()
         return P
 
