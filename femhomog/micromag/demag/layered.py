@@ -25,6 +25,7 @@ is the exact gradient of a discrete energy, so the integrators' energy arguments
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -181,11 +182,20 @@ class LayeredPotential(DemagSolver):
         P.assemble()
         return P
 
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The potential solver's counters and phase times (plus ``transfer``)."""
+        return self.fk.stats
+
     def compute(self, m: dolfinx.fem.Function, out: dolfinx.fem.Function) -> None:
         """``H = L_c^{-1} P^T L_f H_f(P m)`` (owned values of ``out``)."""
+        phase = self.fk.stats["phase_s"]
+        t0 = time.perf_counter()
         self.P.mult(m.x.petsc_vec, self._mf.x.petsc_vec)
         self._mf.x.scatter_forward()
+        t1 = time.perf_counter()
         self.fk.compute(self._mf, self._hf)
+        t2 = time.perf_counter()
         nf = len(self.fk._lumped_owned)
         h = self._hf.x.array[: 3 * nf].reshape(-1, 3)
         h *= self.fk._lumped_owned[:, None]
@@ -193,6 +203,7 @@ class LayeredPotential(DemagSolver):
         nc = len(self._lumped_owned)
         out.x.array[: 3 * nc] = (out.x.array[: 3 * nc].reshape(-1, 3)
                                  / self._lumped_owned[:, None]).ravel()
+        phase["transfer"] = phase.get("transfer", 0.0) + (t1 - t0) + (time.perf_counter() - t2)
 
     def describe(self) -> dict[str, Any]:
         info = self.fk.describe()
