@@ -41,7 +41,8 @@ triangular solves per evaluation; ``"iterative"`` runs CG + GAMG (set up once;
 the previous solutions are the initial guesses).  At SP4 4 nm x 2 layers
 (14,010 nodes) the factorized solves cost about a third of the CG ones per
 time step (``benchmarks/sp4_profile.py``).  ``B`` is dense, ``Nb x Nb``
-for ``Nb`` boundary nodes: ``8 Nb^2`` bytes in total (``4 Nb^2`` with
+for ``Nb`` boundary nodes (less the zero diagonal blocks of flat faces, which are not
+stored: :mod:`.coplanar`): ``8 Nb^2`` bytes in total (``4 Nb^2`` with
 ``precision = "float32"``, which also halves the memory-bound product), stored by rows, each rank
 holding the rows of the boundary nodes it owns (``8 Nb^2 / P`` bytes per rank
 for ``P`` ranks); one evaluation gathers the ``Nb`` boundary values of ``u1`` on
