@@ -14,6 +14,9 @@ other faces, plus the diagonal: less memory and a proportionally cheaper product
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 __all__ = ["CoplanarBlocks", "node_planes"]
@@ -57,43 +60,50 @@ class CoplanarBlocks:
 
     Parameters
     ----------
-    B
-        Dense owned rows ``(nb_owned, Nb)`` (rows ``offset .. offset + nb_owned - 1``).
+    build_rows
+        ``build_rows(local_rows)``: the dense rows ``(len(local_rows), Nb)`` of ``B``;
+        called once per face, so that only one face's dense rows exist at a time.
+    nb, Nb
+        Owned rows and columns of ``B`` (rows ``offset .. offset + nb - 1``).
     offset
         Global number of the first owned row.
     plane
         :func:`node_planes` of all ``Nb`` boundary nodes.
+    dtype
+        Storage precision.
     tol
         Dropped entries must be below ``tol`` times the largest entry of their row
         (they are zero up to round-off); otherwise ``ValueError``.
     """
 
-    def __init__(self, B: np.ndarray, offset: int, plane: np.ndarray,
+    def __init__(self, build_rows: Callable[[np.ndarray], np.ndarray], nb: int, Nb: int,
+                 offset: int, plane: np.ndarray, dtype: Any = np.float64,
                  tol: float = 1e-10) -> None:
-        nb, Nb = B.shape
-        rows = offset + np.arange(nb)
         self.shape = (nb, Nb)
-        self.dtype = B.dtype
+        self.dtype = np.dtype(dtype)
         self._offset = offset
-        self.diagonal = B[np.arange(nb), rows].copy()
+        self.diagonal = np.zeros(nb, dtype=self.dtype)
         self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        row_plane = plane[rows]
+        row_plane = plane[offset + np.arange(nb)]
         for p in np.unique(row_plane):
             r = np.flatnonzero(row_plane == p)
+            B = build_rows(r)
+            self.diagonal[r] = B[np.arange(len(r)), offset + r]
             if p < 0:  # edges and corners: full rows
-                self.groups.append((r, np.arange(Nb), B[r]))
+                self.groups.append((r, np.arange(Nb), B))
                 continue
             keep = np.flatnonzero(plane != p)
             drop = np.flatnonzero(plane == p)
-            block = B[np.ix_(r, drop)].astype(np.float64)
-            block[np.arange(len(r)), np.searchsorted(drop, rows[r])] = 0.0
-            rowmax = np.abs(B[r]).max(axis=1)
+            block = B[:, drop].astype(np.float64)
+            block[np.arange(len(r)), np.searchsorted(drop, offset + r)] = 0.0
+            rowmax = np.abs(B).max(axis=1)
             if np.any(np.abs(block).max(axis=1, initial=0.0) > tol * rowmax):
                 raise ValueError("CoplanarBlocks: a dropped coplanar entry is not zero")
             # the diagonal is added separately; the kept columns exclude the face
-            self.groups.append((r, keep, np.ascontiguousarray(B[np.ix_(r, keep)])))
-        self._face_rows = np.concatenate(
-            [r for (r, keep, _) in self.groups if len(keep) < Nb] or [np.zeros(0, int)])
+            self.groups.append((r, keep, np.ascontiguousarray(B[:, keep])))
+            del B, block
+        face = [r for (r, keep, _) in self.groups if len(keep) < Nb]
+        self._face_rows = np.concatenate(face) if face else np.zeros(0, dtype=np.int64)
 
     @property
     def nbytes(self) -> int:

@@ -212,7 +212,7 @@ class FredkinKoehler(DemagSolver):
                 f"rank ({self.num_boundary} boundary nodes), above max_matrix_bytes = "
                 f"{max_matrix_bytes / 1e9:.2f} GB; use more ranks or the shell transformation"
             )
-        self.B = self._compress(self._build_B())
+        self.B = self._build_compressed()
         self.stats["B_build_s"] = self.comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
         self.stats["B_bytes_total"] = self.comm.allreduce(int(self.B.nbytes))
 
@@ -325,14 +325,16 @@ class FredkinKoehler(DemagSolver):
             np.max(np.abs(acc.x.array[interior] - FOUR_PI), initial=0.0)
         )
 
-    def double_layer_rows(self) -> np.ndarray:
-        """``K_ij = -1/(4 pi) sum_T I_j(T, x_i)`` for the owned boundary rows ``i``.
+    def double_layer_rows(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``K_ij = -1/(4 pi) sum_T I_j(T, x_i)`` for the owned boundary rows ``i``
+        (``rows``: local row numbers, default all).
 
-        Shape ``(nb_owned, Nb)``, in the storage precision (each chunk is
+        Shape ``(len(rows), Nb)``, in the storage precision (each chunk is
         computed in float64 and rounded once); ``B = K + diag(Omega_i/(4 pi) - 1)``.
         """
         nb, Nb, Nt = self._nb_owned, self.num_boundary, self.num_triangles
-        K = np.zeros((nb, Nb), dtype=self._dtype)
+        rows = np.arange(nb) if rows is None else np.asarray(rows, dtype=np.int64)
+        K = np.zeros((len(rows), Nb), dtype=self._dtype)
         if Nt == 0:
             return K
         try:  # every rank holds all triangles: the same outcome everywhere
@@ -352,12 +354,15 @@ class FredkinKoehler(DemagSolver):
         inc_t, inc_k = np.nonzero((tn >= 0) & (tn < nb))
         inc_row = tn[inc_t, inc_k]
         finite = True
-        for i0 in range(0, nb, chunk):
-            i1 = min(nb, i0 + chunk)
+        position = np.full(nb, -1, dtype=np.int64)  # local row -> position in its chunk
+        for i0 in range(0, len(rows), chunk):
+            i1 = min(len(rows), i0 + chunk)
             with np.errstate(divide="ignore", invalid="ignore"):
-                I, _ = lindholm_weights(self._targets[i0:i1], geom)
-            sel = (inc_row >= i0) & (inc_row < i1)
-            I[:, inc_row[sel] - i0, inc_t[sel]] = 0.0
+                I, _ = lindholm_weights(self._targets[rows[i0:i1]], geom)
+            position[rows[i0:i1]] = np.arange(i1 - i0)
+            sel = position[inc_row] >= 0
+            I[:, position[inc_row[sel]], inc_t[sel]] = 0.0
+            position[rows[i0:i1]] = -1
             if not np.all(np.isfinite(I)):
                 finite = False
                 break
@@ -374,24 +379,31 @@ class FredkinKoehler(DemagSolver):
             )
         return K
 
-    def _compress(self, B: np.ndarray) -> np.ndarray | CoplanarBlocks:
-        """``B`` without the exactly-zero diagonal blocks of flat faces
-        (:mod:`.coplanar`) when that saves at least 10 % of it on every rank."""
+    def _build_compressed(self) -> np.ndarray | CoplanarBlocks:
+        """``B`` without the exactly-zero diagonal blocks of flat faces (:mod:`.coplanar`)
+        when that saves at least 10 % on every rank, built face by face (the dense rows of
+        one face at a time); otherwise dense."""
         plane = node_planes(self._tri_nodes, self._tri_coords, self.num_boundary)
-        try:
-            blocks: CoplanarBlocks | None = CoplanarBlocks(B, self._offset, plane)
-        except ValueError:
-            blocks = None
-        worth = blocks is not None and blocks.nbytes <= 0.9 * B.nbytes
-        if not self.comm.allreduce(worth, op=MPI.LAND):
-            return B
-        assert blocks is not None
-        return blocks
+        nb, Nb = self._nb_owned, self.num_boundary
+        row_plane = plane[self._offset + np.arange(nb)]
+        faces, counts = np.unique(plane[plane >= 0], return_counts=True)
+        size = dict(zip(faces.tolist(), counts.tolist(), strict=True))
+        kept = sum(Nb - size.get(int(p), 0) for p in row_plane)
+        if self.comm.allreduce(kept <= 0.9 * nb * Nb, op=MPI.LAND):
+            try:
+                blocks = CoplanarBlocks(self._build_B, nb, Nb, self._offset, plane, self._dtype)
+                ok = True
+            except ValueError:  # a dropped entry is not zero: keep the dense matrix
+                ok = False
+            if self.comm.allreduce(ok, op=MPI.LAND):
+                return blocks
+        return self._build_B()
 
-    def _build_B(self) -> np.ndarray:
-        B = self.double_layer_rows()
-        idx = np.arange(self._nb_owned)
-        B[idx, self._offset + idx] += self.solid_angles / FOUR_PI - 1.0
+    def _build_B(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Dense owned rows of ``B`` (``rows``: local row numbers, default all)."""
+        rows = np.arange(self._nb_owned) if rows is None else np.asarray(rows)
+        B = self.double_layer_rows(rows)
+        B[np.arange(len(rows)), self._offset + rows] += self.solid_angles[rows] / FOUR_PI - 1.0
         return B
 
     def _setup_solvers(self) -> None:
