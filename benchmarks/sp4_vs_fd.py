@@ -4,7 +4,7 @@
 Runs, one after the other on the same machine,
 
 1. ``femhomog llg demos/sp4/field1.toml`` (under ``mpirun -n RANKS``; relaxation +
-   field phase, FEM-BEM stray field), and
+   field phase, FFT stray field), and
 2. magnum.np (pip ``magnumnp``, CPU torch, ``--fd-threads`` threads; FFT stray
    field, adaptive RKF45): 128 x 32 x 1 cells of 3.9 x 3.9 x 3 nm, relaxed from
    [1, 1, 1] with alpha = 1, then alpha = 0.02 and mu0 H = (-24.6, 4.3, 0) mT,

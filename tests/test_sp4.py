@@ -1,7 +1,7 @@
 """muMAG standard problem 4 (CI-sized) through ``femhomog llg``: relaxation + field 1.
 
 The job is ``demos/sp4/field1.toml`` (film 500 x 125 x 3 nm, Ms = 8e5 A/m,
-A = 1.3e-11 J/m, alpha = 0.02, FEM-BEM stray field, relaxation from [1, 1, 1],
+A = 1.3e-11 J/m, alpha = 0.02, FFT stray field, relaxation from [1, 1, 1],
 mu0 H = (-24.6, 4.3, 0) mT) with a coarse mesh and a shortened time
 (:data:`COARSE`).  Independent truths: the published reference behaviour of
 SP4 (:mod:`femhomog.micromag.experiments.sp4`): relaxed S-state ``<m> ~ (0.967, 0.125, 0)``
@@ -142,7 +142,7 @@ def test_field1_first_zero_crossing(coarse):
     assert abs(crossing - REF_FIELD1_CROSSING_NS) < 0.01, crossing
     assert np.max(avg["norm_dev"]) < 1e-12
     assert summary["status"] == "completed"
-    assert summary["demag"]["method"] == "fembem"
+    assert summary["demag"]["method"] == "fft"
 
 
 def test_relaxation_not_converged_is_an_error(tmp_path):

@@ -182,19 +182,26 @@ def build_magnet_mesh(cfg: LlgJobConfig, comm: MPI.Comm,
                             z_layers=mc.z_layers, shell=shell)
 
 
-def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh,
-                mm: magnets.MagnetMesh | None) -> tuple[DemagSolver | None, dolfinx.mesh.Mesh]:
+def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh, mm: magnets.MagnetMesh | None,
+                length_scale: float = 1.0) -> tuple[DemagSolver | None, dolfinx.mesh.Mesh]:
     """The stray-field solver of ``[demag]`` and the mesh the LLG problem lives on.
 
     ``fembem``: :class:`~femhomog.micromag.demag.fembem.FredkinKoehler` on ``mesh``
     (with ``potential_layers``: :class:`~femhomog.micromag.demag.layered.LayeredPotential`,
     the potential on a mesh with more layers);
     ``shell``: :class:`~femhomog.micromag.demag.shell.ShellTransformation` on the
-    magnet + air + shell mesh ``mm``, whose magnet submesh is returned.
+    magnet + air + shell mesh ``mm``, whose magnet submesh is returned;
+    ``fft``: :class:`~femhomog.micromag.demag.grid.GridConvolution` on ``mesh`` with
+    ``grid_size`` (input length unit) divided by ``length_scale``.
     """
     dc = cfg.demag
     if dc.method == "none":
         return None, mesh
+    if dc.method == "fft":
+        from femhomog.micromag.demag.grid import GridConvolution
+
+        grid_size = np.asarray(dc.grid_size, dtype=float) / length_scale
+        return GridConvolution(mesh, grid_size.tolist()), mesh
     if dc.method == "fembem":
         from femhomog.micromag.config.model import (
             FEMBEM_DEFAULT_PRECISION,
@@ -405,7 +412,7 @@ def build_llg(cfg: LlgJobConfig, comm: MPI.Comm) -> LLGSetup:
             facet_tags = box_facet_tags(mesh)
         conductor = Conductor(mesh, cell_tags, facet_tags)
         mesh, conductor.parent = magnet_submesh(mesh, cell_tags, cfg.spin.magnet)
-    demag, mesh = build_demag(cfg, mesh, mm)
+    demag, mesh = build_demag(cfg, mesh, mm, length_scale)
     if spin_on and conductor is None:  # shell: the conductor is the magnet submesh
         from femhomog.spin.build import Conductor
         from femhomog.spin.transfer import magnet_submesh

@@ -209,6 +209,18 @@ def _check_demag_mesh(values: dict[str, dict[str, Any]], raw: dict[str, Any]) ->
     if dem["method"] == "shell" and mesh["builder"] is None:
         raise ConfigError("demag.method = 'shell' meshes air and shell around the magnet: it "
                           "needs mesh.builder")
+    if dem["method"] == "fft":
+        size = dem["grid_size"]
+        if size is None:
+            if mesh["mesh_size"] is None:
+                raise ConfigError("demag.method = 'fft' needs demag.grid_size (the grid cell "
+                                  "size; it defaults to mesh.mesh_size, which is not set)")
+            size = mesh["mesh_size"]
+        if isinstance(size, list) and len(size) == 1:
+            size = size[0]
+        if isinstance(size, list) and len(size) != 3:
+            raise ConfigError(f"demag.grid_size must be one number or 3 numbers, got {size}")
+        dem["grid_size"] = size
 
 
 def _check_initial_expressions(values: dict[str, dict[str, Any]], raw: dict[str, Any]) -> None:

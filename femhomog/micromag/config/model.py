@@ -49,7 +49,7 @@ LLG_UNITS = ("nondimensional", "SI")
 #: Units of the applied field: multiples of Ms, A/m (H) or tesla (mu0 H).
 ZEEMAN_UNITS = ("Ms", "A/m", "T")
 INITIAL_TYPES = ("uniform", "expression", "random", "file")
-DEMAG_METHODS = ("none", "fembem", "shell")
+DEMAG_METHODS = ("none", "fembem", "shell", "fft")
 #: fembem defaults of demag.solver / demag.bem_precision (chosen by the per-step
 #: profile of benchmarks/sp4_profile.py, see benchmarks/README.md)
 FEMBEM_DEFAULT_SOLVER = "direct"
@@ -227,6 +227,9 @@ def _check_demag(values: dict[str, Any]) -> dict[str, Any]:
         if method != "fembem" and values[key] is not None:
             raise ConfigError(f"demag.{key} is a parameter of demag.method = 'fembem' "
                               f"(demag.method is '{method}')")
+    if method != "fft" and values["grid_size"] is not None:
+        raise ConfigError(f"demag.grid_size is a parameter of demag.method = 'fft' "
+                          f"(demag.method is '{method}')")
     shell_keys = ("degree", "shell_kind", "air_size", "shell_thickness", "air_mesh_size",
                   "shell_mesh_size")
     if method != "shell":
@@ -486,13 +489,16 @@ class InitialSection:
     "3D tetrahedral, non-periodic magnet (mesh.builder or mesh.file). fembem: Fredkin-Koehler "
     "FEM-BEM on the magnet mesh (dense boundary matrix, 8 Nb^2 bytes for Nb boundary nodes, "
     "split over the ranks); shell: shell transformation on magnet + air + shell "
-    "(mesh.builder only; sparse, memory linear in the nodes).",
+    "(mesh.builder only; sparse, memory linear in the nodes); fft: FFT convolution with "
+    "Newell's tensor on a regular grid over the magnet (memory and work ~ grid cells; exact "
+    "for box magnets, staircase error on curved ones; demos/sp4/README.md, \"Stray-field "
+    "methods\").",
     check=_check_demag,
 )
 class DemagSection:
     """``[demag]``: stray-field method and its options (shell keys None unless shell)."""
 
-    method: str = option(choice(*DEMAG_METHODS), "none", "none | fembem | shell.")
+    method: str = option(choice(*DEMAG_METHODS), "none", "none | fembem | shell | fft.")
     rtol: float = option(real(0, 1), 1e-10, "Relative tolerance of the CG + GAMG Laplace solves.")
     max_it: int = option(integer(1), 1000, "Iteration limit of the Laplace solves.")
     solver: str | None = option(
@@ -514,6 +520,12 @@ class DemagSection:
         "mesh.z_layers (thin films: the in-plane demagnetizing fields need the layers, m "
         "does not; demos/sp4/README.md). Default (or = mesh.z_layers): the mesh's own layers.",
         example=8, commented=True,
+    )
+    grid_size: float | list[float] | None = option(
+        Validator("a number > 0 or a list of 3 numbers > 0", convert_lengths), None,
+        "fft: grid cell size, one number or [h_x, h_y, h_z] (run's length unit; metres for "
+        "SI); the grid has round(L_k / h_k) cells over the magnet's bounding box. Default: "
+        "mesh.mesh_size.", example=[4e-9, 4e-9, 3e-9], commented=True,
     )
     degree: int | None = option(
         choice(1, 2), None, "shell: Lagrange degree of the potential (default "
