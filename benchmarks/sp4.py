@@ -1,9 +1,11 @@
 """muMAG standard problem 4, field 1: cost and results of ``femhomog llg`` at several resolutions.
 
-Runs ``demos/sp4/field1.toml`` (relaxation + field phase, FEM-BEM stray field)
-through the CLI, under ``mpirun -n R`` for each rank count, and reports per run:
-nodes, boundary nodes and the dense BEM matrix size, setup times (mesh + BEM
-matrix build + AMG setup), relaxation steps and time, field-phase time per step
+Runs ``demos/sp4/field1.toml`` (relaxation + field phase, FFT stray field on a
+grid that follows the mesh: cells of the in-plane size H and ``L_z / round(L_z / H)``
+through the thickness; ``--set demag.method=fembem`` for FEM-BEM) through the CLI,
+under ``mpirun -n R`` for each rank count, and reports per run: nodes, the stray
+field's size (grid cells, or boundary nodes and the dense BEM matrix), setup time,
+relaxation steps and time, field-phase time per step
 and per simulated ns, peak memory (largest rank, sum over ranks), the relaxed
 S-state, the first zero crossing of <mx> and <m> at the end.
 
@@ -44,10 +46,20 @@ BIN = Path(sys.executable).parent
 MPIRUN = shutil.which("mpirun", path=str(BIN)) or shutil.which("mpirun")
 
 
+def grid_size(mesh_nm: float, thickness_nm: float) -> list[float]:
+    """The FFT grid cell (m) for an in-plane mesh size: ``h`` in-plane, the thickness cut
+    into ``round(L_z / h)`` (at least one) cells."""
+    hz = thickness_nm / max(1, round(thickness_nm / mesh_nm))
+    return [mesh_nm * 1e-9, mesh_nm * 1e-9, hz * 1e-9]
+
+
 def run_one(out: Path, mesh_nm: float, layers: int, ranks: int, t_end: float,
-            extra: list[str]) -> dict:
+            extra: list[str], thickness_nm: float = 3.0) -> dict:
     sets = [f"mesh.mesh_size={mesh_nm * 1e-9!r}", f"mesh.z_layers={layers}",
-            f"time.t_end={t_end!r}", "output.progress=60", *extra]
+            f"time.t_end={t_end!r}", "output.progress=60"]
+    if not any(e.startswith("demag.") for e in extra):
+        sets.append(f"demag.grid_size={grid_size(mesh_nm, thickness_nm)!r}")
+    sets += extra
     cmd = [sys.executable, "-m", "femhomog.cli.main", "llg", str(DEMO), "--out", str(out)]
     for s in sets:
         cmd += ["--set", s]
@@ -71,10 +83,11 @@ def run_one(out: Path, mesh_nm: float, layers: int, ranks: int, t_end: float,
         "ranks": ranks,
         "nodes": info["mesh"]["nodes"],
         "cells": info["mesh"]["cells"],
-        "boundary_nodes": dem["boundary_nodes"],
-        "B_GB": dem["B_bytes_total"] / 1e9,
-        "B_build_s": dem["B_build_s"],
-        "amg_setup_s": dem["solver_setup_s"],
+        "demag_method": dem["method"],
+        "grid_shape": dem.get("grid_shape"),
+        "boundary_nodes": dem.get("boundary_nodes"),
+        "B_GB": dem["B_bytes_total"] / 1e9 if "B_bytes_total" in dem else None,
+        "demag_setup_s": dem.get("setup_s"),
         "setup_s": tim.get("setup_s"),
         "relax_steps": rel.get("steps"),
         "relax_s": tim.get("relax_s"),
@@ -122,27 +135,34 @@ def main(argv: list[str] | None = None) -> None:
         for ranks in args.ranks:
             label = f"h{h}_z{layers or 1}_r{ranks}"
             r = run_one(args.out / label, float(h), int(layers or 1), ranks, args.t_end,
-                        args.extra)
+                        args.extra, args.lengths[2] if args.lengths else 3.0)
             r["label"] = label
             results.append(r)
             json_path.write_text(json.dumps(results, indent=1))
             print(json.dumps(r), flush=True)
     print(f"load average at end: {os.getloadavg()}")
-    head = ("| mesh | ranks | nodes | Nb | B (GB) | B build (s) | AMG (s) | relax steps / s | "
-            "s/step | s/ns | peak RSS (MB, max/sum) | crossing (ns) | <m>(t_end) |")
+    head = ("| mesh | ranks | nodes | stray field | setup (s) | relax steps / s | s/step | "
+            "s/ns | peak RSS (MB, max/sum) | crossing (ns) | <m>(t_end) |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
     for r in results:
-        def f(v, fmt):
-            return "-" if v is None else format(v, fmt)
+        if r["grid_shape"]:
+            demag = "fft " + " x ".join(map(str, r["grid_shape"]))
+        elif r["B_GB"] is not None:
+            demag = f"{r['demag_method']} Nb {r['boundary_nodes']}, B {r['B_GB']:.2f} GB"
+        else:
+            demag = r["demag_method"]
         print(f"| {r['mesh_nm']} nm x {r['z_layers']} | {r['ranks']} | {r['nodes']} | "
-              f"{r['boundary_nodes']} | {r['B_GB']:.2f} | {r['B_build_s']:.1f} | "
-              f"{r['amg_setup_s']:.2f} | {r['relax_steps']} / {f(r['relax_s'], '.0f')} | "
+              f"{demag} | {f(r['setup_s'], '.1f')} | "
+              f"{r['relax_steps']} / {f(r['relax_s'], '.0f')} | "
               f"{f(r['s_per_step'], '.3f')} | {f(r['s_per_ns'], '.0f')} | "
               f"{f(r['max_rss_mb_per_rank'], '.0f')}/{f(r['sum_rss_mb'], '.0f')} | "
               f"{f(r['crossing_ns'], '.4f')} | "
               f"({r['m_end'][0]:.3f}, {r['m_end'][1]:.3f}, {r['m_end'][2]:.3f}) |")
-
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,8 @@
               (films extruded along z)
 ``lindholm``  its pure numpy kernels: Lindholm's weights, vertex solid angles
 ``shell``     :class:`ShellTransformation`: sparse, air + a shell mapped to infinity
+``grid``      :class:`GridConvolution`: FFT convolution on a regular grid over the magnet
+``newell``    its pure numpy part: Newell's demagnetizing tensor, the padded FFT
 ``analytic``  closed-form demagnetizing factors (ellipsoids, prisms): the test truths
 """
 
@@ -16,12 +18,14 @@ from femhomog.micromag.demag.analytic import (
 )
 from femhomog.micromag.demag.base import DemagSolver, StrayField
 from femhomog.micromag.demag.fembem import FredkinKoehler
+from femhomog.micromag.demag.grid import GridConvolution
 from femhomog.micromag.demag.layered import LayeredPotential
 from femhomog.micromag.demag.shell import ShellTransformation
 
 __all__ = [
     "DemagSolver",
     "FredkinKoehler",
+    "GridConvolution",
     "LayeredPotential",
     "ShellTransformation",
     "StrayField",

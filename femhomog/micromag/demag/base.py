@@ -19,6 +19,7 @@ field form is the computed nodal field, not a derivative of the energy form
 
 ``fembem.FredkinKoehler``       FEM-BEM (Fredkin & Koehler 1990), dense double layer
 ``shell.ShellTransformation``   sparse: air region + shell mapped to infinity
+``grid.GridConvolution``        FFT convolution (Newell tensor) on a grid over the magnet
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class DemagSolver(ABC):
     the magnet mesh's communicator.
     """
 
-    #: Short name used in metadata (``"fembem"``, ``"shell"``).
+    #: Short name used in metadata (``"fembem"``, ``"shell"``, ``"fft"``).
     method: str = "demag"
 
     @abstractmethod
