@@ -198,12 +198,19 @@ class NewellConvolution:
         self.workers = int(workers)
         # a single cell along an axis needs no padding (no offsets to wrap)
         self.padded = tuple(2 * n if n > 1 else 1 for n in self.shape)
+        # the real-to-complex half along the longest axis (a film's z has length 1)
+        self._axes = tuple(sorted(range(3), key=lambda a: self.padded[a]))
+        self._s = tuple(self.padded[a] for a in self._axes)
         octant = demag_tensor(self.shape, self.cell)
         self.kernel_hat = np.stack([
-            scipy.fft.rfftn(self._reflect(octant[c], i, j), s=self.padded,
-                            workers=self.workers)
-            for c, (i, j) in enumerate(COMPONENTS)
+            self._forward(self._reflect(octant[c], i, j)) for c, (i, j) in enumerate(COMPONENTS)
         ])
+
+    def _forward(self, a: np.ndarray) -> np.ndarray:
+        return scipy.fft.rfftn(a, s=self._s, axes=self._axes, workers=self.workers)
+
+    def _inverse(self, a: np.ndarray) -> np.ndarray:
+        return scipy.fft.irfftn(a, s=self._s, axes=self._axes, workers=self.workers)
 
     def _reflect(self, octant: np.ndarray, i: int, j: int) -> np.ndarray:
         """The full padded kernel of one component from its octant: offset ``-k`` at index
@@ -233,7 +240,7 @@ class NewellConvolution:
 
     def field(self, M: np.ndarray) -> np.ndarray:
         """``H`` of the cell magnetizations ``M`` (shape ``(3, *shape)``), same shape."""
-        M_hat = [scipy.fft.rfftn(M[k], s=self.padded, workers=self.workers) for k in range(3)]
+        M_hat = [self._forward(M[k]) for k in range(3)]
         K = self.kernel_hat
         H_hat = (
             K[0] * M_hat[0] + K[3] * M_hat[1] + K[4] * M_hat[2],
@@ -241,10 +248,7 @@ class NewellConvolution:
             K[4] * M_hat[0] + K[5] * M_hat[1] + K[2] * M_hat[2],
         )
         nx, ny, nz = self.shape
-        return -np.stack([
-            scipy.fft.irfftn(h, s=self.padded, workers=self.workers)[:nx, :ny, :nz]
-            for h in H_hat
-        ])
+        return -np.stack([self._inverse(h)[:nx, :ny, :nz] for h in H_hat])
 
     @property
     def nbytes(self) -> int:
