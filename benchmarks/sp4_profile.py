@@ -7,9 +7,11 @@ configured integrator (after ``--warmup`` steps that are not counted: form
 compilation, symbolic factorizations) and prints, per step, the wall time of
 each phase (max over the ranks), its share of the step, and the counts:
 
-``stray field``   FEM-BEM evaluation, split into ``u1`` (Neumann solve), ``bem``
-                  (Allgatherv + dense boundary product ``B u1``), ``u2`` (Dirichlet
-                  solve), ``project`` (lumped projection of ``-grad u``)
+``stray field``   its evaluation, split into the solver's phases: FFT (the default)
+                  ``transfer`` (m to the grid, Allreduce, field back to the nodes) and
+                  ``fft`` (the convolution); FEM-BEM (``--set demag.method=fembem``)
+                  ``u1`` (Neumann solve), ``bem`` (Allgatherv + dense boundary product
+                  ``B u1``), ``u2`` (Dirichlet solve), ``project`` (lumped projection)
 ``other fields``  the rest of ``prepare_terms`` (Zeeman, exchange: cheap)
 ``assemble``      tangent-plane step matrix (nodal blocks + ``c K``) and load vector
 ``reduce``        tangent bases and ``(PB)^T A (PB)`` (PtAP)
@@ -27,7 +29,7 @@ Usage (note the load next to each figure; the machine may be shared)::
 
     nice -n 10 .venv/bin/python benchmarks/sp4_profile.py --steps 40
     nice -n 10 .venv/bin/mpirun -n 2 .venv/bin/python benchmarks/sp4_profile.py --steps 40 \\
-        --set demag.solver=direct --set demag.bem_precision=float32
+        --set demag.method=fembem --set demag.solver=direct --set demag.potential_layers=8
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fact0 = integrator.factorizations
     phase0 = dict(demag.stats["phase_s"]) if demag is not None else {}
     ev0 = demag.stats["evaluations"] if demag is not None else 0
-    it0 = len(demag.stats["u1_iterations"]) if demag is not None else 0
+    it0 = len(demag.stats.get("u1_iterations", [])) if demag is not None else 0
     t0 = time.perf_counter()
     for _ in range(args.steps):
         m_prev = problem.m.x.array.copy()
@@ -150,8 +152,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stray = sum(rows.values())
         rows["other fields"] = acc["fields"] - stray
         evals = demag.stats["evaluations"] - ev0
-        its1 = demag.stats["u1_iterations"][it0:]
-        its2 = demag.stats["u2_iterations"][it0:]
+        its1 = demag.stats.get("u1_iterations", [])[it0:]  # FEM-BEM's Laplace solves
+        its2 = demag.stats.get("u2_iterations", [])[it0:]
     else:
         rows["fields"] = acc["fields"]
         evals, its1, its2 = 0, [], []
@@ -171,6 +173,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "B_GB": info.get("B_bytes_total", 0) / 1e9,
         "setup_s": setup_s,
         "B_build_s": info.get("B_build_s"),
+        "demag_method": info.get("method"),
+        "grid_shape": info.get("grid_shape"),
+        "demag_setup_s": info.get("setup_s"),
         "demag_solver_setup_s": info.get("solver_setup_s"),
         "steps": n,
         "dt_s": cfg.time.dt,
@@ -188,11 +193,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "load_start": load0,
         "load_end": os.getloadavg(),
     }
-    log(f"SP4 field-1 step profile: {result['nodes']} nodes, Nb = {result['boundary_nodes']}, "
-        f"B {result['B_GB']:.2f} GB, {COMM.size} rank(s), sets {args.sets}")
+    if result["boundary_nodes"] is not None:
+        demag_size = f"Nb = {result['boundary_nodes']}, B {result['B_GB']:.2f} GB"
+    else:
+        demag_size = f"stray field {result['demag_method']} {result['grid_shape']}"
+    log(f"SP4 field-1 step profile: {result['nodes']} nodes, {demag_size}, "
+        f"{COMM.size} rank(s), sets {args.sets}")
     log(f"load average: start {load0[0]:.2f}, end {result['load_end'][0]:.2f}")
-    log(f"setup {setup_s:.1f} s (B {result['B_build_s']:.1f} s, Laplace solvers "
-        f"{result['demag_solver_setup_s']:.2f} s); {n} steps of dt = {cfg.time.dt:g} s")
+    log(f"setup {setup_s:.1f} s (stray field {result['demag_setup_s'] or 0.0:.2f} s); "
+        f"{n} steps of dt = {cfg.time.dt:g} s")
     log(f"{'phase':28s} {'ms/step':>9s} {'share':>6s}")
     for k, v in per_step.items():
         log(f"{k:28s} {1e3 * v:9.1f} {100 * v / step_s:5.1f}%")

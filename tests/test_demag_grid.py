@@ -330,6 +330,26 @@ def test_job_with_fft_and_config_errors(tmp_path):
         assert_one_error_line(run_cli(["llg", bad, "--out", tmp_path / f"bad{i}"]), needle)
 
 
+def test_job_with_fft_restarts_bitwise(tmp_path):
+    """A killed job with the FFT stray field restarts from its checkpoint and repeats the
+    uninterrupted run bitwise on one rank (the field has no solver state to lose)."""
+    from test_llg_restart import KILL_STEP, read_table, run_killed
+
+    text = (FILM.replace("t_end = 3e-12", "t_end = 2e-11").replace("checkpoint_wall = 0",
+                                                                   "checkpoint_every = 4")
+            + '[demag]\nmethod = "fft"\n')
+    cfg = write_toml(tmp_path / "film.toml", text)
+    assert run_cli(["llg", cfg, "--out", tmp_path / "full"]).returncode == 0
+    run_killed(["llg", cfg, "--out", tmp_path / "killed"], tmp_path, **{KILL_STEP: 11})
+    res = run_cli(["llg", cfg, "--restart", tmp_path / "killed"])
+    assert res.returncode == 0, res.stderr
+    info = json.loads((tmp_path / "killed" / "run.json").read_text())
+    assert info["status"] == "completed" and info["restarts"] == 1
+    full = read_table(tmp_path / "full" / "averages.csv")
+    assert full.shape[0] == 21
+    assert np.array_equal(read_table(tmp_path / "killed" / "averages.csv"), full)
+
+
 # ---------------------------------------------------------------- parallel
 def gathered_field(comm):
     mesh = box(comm, (1.0, 0.8, 0.6), (6, 5, 4))
