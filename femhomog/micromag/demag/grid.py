@@ -10,21 +10,28 @@ magnetization is carried to a grid over the magnet's bounding box and the grid
 field back to the nodes (a "non-uniform FFT" in the sense of the FEM/FFT
 hybrids, e.g. Exl et al., J. Appl. Phys. 115, 17D118 (2014)):
 
-1. **FE -> grid.**  Each grid cell gets the average of ``m 1_Omega`` over its
-   2 x 2 x 2 Gauss points, ``M_c = 1/8 sum_p m_h(x_p)`` with ``m_h(x_p) = 0``
-   outside the magnet: the cell's volume fraction of magnet times its mean ``m``
+1. **FE -> grid.**  Each grid cell gets the Gauss-Legendre average of ``m 1_Omega``
+   over its q x q x q points (q = 4), ``M_c = sum_p w_p m_h(x_p)`` with
+   ``m_h(x_p) = 0`` outside the magnet: the cell's volume fraction of magnet times its mean ``m``
    (a box magnet aligned with the grid is represented exactly up to the P1
    interpolation; curved magnets are "staircased" with fractional cells).
 2. **Grid field.**  ``H_c = -sum_c' N(r_c - r_c') M_c'``, one 3-vector FFT pair.
 3. **Grid -> FE.**  The lumped projection of the cellwise-constant field onto
    P1 (the adjoint of step 1 divided by the nodal volume), as in the FEM-BEM
-   solvers: ``H_i = sum_p w_p phi_i(x_p) H_c(p) / int_Omega phi_i``,
-   ``w_p = |cell| / 8``.
+   solvers: ``H_i = sum_p |cell| w_p phi_i(x_p) H_c(p) / int_Omega phi_i``.  The
+   field is then minus the lumped gradient of the grid energy
+   ``|cell|/2 M.N M``: the operator is symmetric and its energy positive.  The
+   points' share of a node, ``sum_p |cell| w_p phi_i(x_p)``, equals the node's
+   volume ``int phi_i`` only up to the quadrature error of the kinked P1 hat:
+   with grid cell = element size it is within 0.69-1.28 of it for q = 2 and
+   0.92-1.09 for q = 4 (the SP4 film; a uniform field would carry that factor
+   node by node), so q = 4, and a grid so coarse that some node gets less than
+   half its volume is refused (:data:`MIN_COVERAGE`).
 
 Steps 1 and 3 are one sparse matrix (points x local nodes) and its transpose.
 The error is the grid's: first order in the cell size at curved or unaligned
 boundaries, second order inside (``tests/test_demag_grid.py`` measures both); the
-grid should be about the element size.  Memory and work are linear in the
+grid should be about the element size or finer.  Memory and work are linear in the
 number of grid cells (times ``log``), independent of the number of boundary
 nodes, unlike the dense boundary matrix of FEM-BEM.
 
@@ -63,6 +70,8 @@ log = logging.getLogger(__name__)
 
 #: refuse grids above this many cells (the padded FFT arrays need ~600 bytes a cell)
 MAX_GRID_CELLS = 20_000_000
+#: refuse transfers whose points cover some node's volume by less than this fraction
+MIN_COVERAGE = 0.5
 
 
 def grid_shape(lengths: np.ndarray, grid_size: np.ndarray) -> tuple[int, int, int]:
@@ -82,6 +91,8 @@ class GridConvolution(DemagSolver):
     grid_size
         Target grid cell size, one number or one per axis (mesh length unit).  The
         grid covers the mesh's bounding box with ``round(L_k / grid_size_k)`` cells.
+    points_per_axis
+        Gauss-Legendre points per grid cell and axis of the FE <-> grid transfer.
     workers
         Threads of the FFT on each rank.
     """
@@ -89,7 +100,7 @@ class GridConvolution(DemagSolver):
     method = "fft"
 
     def __init__(self, mesh: dolfinx.mesh.Mesh, grid_size: float | list[float], *,
-                 workers: int = 1) -> None:
+                 points_per_axis: int | tuple[int, int, int] = 4, workers: int = 1) -> None:
         t_all = time.perf_counter()
         self.comm: MPI.Comm = mesh.comm
         if mesh.topology.dim != 3 or mesh.geometry.dim != 3:
@@ -103,6 +114,10 @@ class GridConvolution(DemagSolver):
         if not (np.all(np.isfinite(h)) and np.all(h > 0)):
             raise ConfigError(f"FFT stray field: grid_size must be > 0, got {grid_size!r}")
         self.mesh = mesh
+        self.points_per_axis = tuple(int(q) for q in np.broadcast_to(points_per_axis, (3,)))
+        if min(self.points_per_axis) < 1:
+            raise ConfigError("FFT stray field: points_per_axis must be >= 1, got "
+                              f"{points_per_axis!r}")
         x = mesh.geometry.x
         lo, hi = np.empty(3), np.empty(3)
         self.comm.Allreduce(x.min(axis=0) if len(x) else np.full(3, np.inf), lo, op=MPI.MIN)
@@ -127,23 +142,28 @@ class GridConvolution(DemagSolver):
         self.stats["kernel_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self._setup_transfer()
+        # the operators of a P1 vector space now: a too coarse grid fails before the run
+        self._operators(dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (3,))))
         self.stats["transfer_setup_s"] = time.perf_counter() - t0
         self.stats["setup_s"] = self.comm.allreduce(time.perf_counter() - t_all, op=MPI.MAX)
         log.info("FFT stray field: grid %s of cells %s, %d points in the magnet, setup %.2fs",
                  self.shape, self.cell, self.num_points, self.stats["setup_s"])
 
     # ------------------------------------------------------------------ setup
-    def _gauss_points(self) -> np.ndarray:
-        """The 2 x 2 x 2 Gauss points of every grid cell, ``(cells * 8, 3)``, cell-major
-        in C order of the grid."""
-        g = 0.5 * (1.0 + np.array([-1.0, 1.0]) / np.sqrt(3.0))  # on [0, 1]
-        axes = [(np.arange(n)[:, None] + g[None, :]).ravel() * d + o
-                for n, d, o in zip(self.shape, self.cell, self.origin, strict=True)]
+    def _gauss_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Gauss-Legendre points of every grid cell, ``(cells * q, 3)``, cell-major in
+        C order of the grid, and their weights within a cell (``q``, summing to 1)."""
+        nodes, weights = zip(*[np.polynomial.legendre.leggauss(q)
+                               for q in self.points_per_axis], strict=True)
+        axes = [(np.arange(n)[:, None] + 0.5 * (1.0 + g)[None, :]).ravel() * d + o
+                for n, g, d, o in zip(self.shape, nodes, self.cell, self.origin, strict=True)]
+        qx, qy, qz = self.points_per_axis
         # index (i, a, j, b, k, c) -> cell (i, j, k), point (a, b, c)
         X, Y, Z = np.meshgrid(*axes, indexing="ij")
-        pts = np.stack([X, Y, Z], axis=-1).reshape(self.shape[0], 2, self.shape[1], 2,
-                                                    self.shape[2], 2, 3)
-        return pts.transpose(0, 2, 4, 1, 3, 5, 6).reshape(-1, 3)
+        pts = np.stack([X, Y, Z], axis=-1).reshape(self.shape[0], qx, self.shape[1], qy,
+                                                    self.shape[2], qz, 3)
+        w = np.einsum("a,b,c->abc", *[0.5 * wk for wk in weights]).ravel()
+        return pts.transpose(0, 2, 4, 1, 3, 5, 6).reshape(-1, 3), w
 
     def _locate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points inside this rank's owned cells: their indices, cells and barycentric
@@ -184,7 +204,7 @@ class GridConvolution(DemagSolver):
 
     def _setup_transfer(self) -> None:
         """The grid points inside the magnet, each found by exactly one rank."""
-        points = self._gauss_points()
+        points, self._point_weights = self._gauss_points()
         pidx, cidx, bary = self._locate(points)
         # a point on a face between two ranks' cells belongs to the lowest rank
         rank = np.full(len(points), self.comm.size, dtype=np.int32)
@@ -211,11 +231,13 @@ class GridConvolution(DemagSolver):
         imap = space.dofmap.index_map
         n_local = imap.size_local + imap.num_ghosts
         dofs = space.dofmap.list[cidx]  # (points, 4): the nodes of the point's cell
-        # M_c = 1/8 sum_p m_h(x_p): the average over the cell's 8 points
+        # M_c = sum_p w_p m_h(x_p): the Gauss average over the cell's points
+        q = self._point_weights.size
         A = scipy.sparse.csr_matrix(
-            (bary.ravel() / 8.0, (np.repeat(pidx // 8, 4), dofs.ravel())),
+            ((bary * self._point_weights[pidx % q, None]).ravel(),
+             (np.repeat(pidx // q, 4), dofs.ravel())),
             shape=(int(np.prod(self.shape)), n_local))
-        # the adjoint with the point weights |cell| / 8: sum_p w_p phi_i(x_p) H_c(p)
+        # the adjoint with the point weights |cell| w_p: sum_p |cell| w_p phi_i(x_p) H_c(p)
         AT = (A.T * float(np.prod(self.cell))).tocsr()
         v = ufl.TestFunction(space)
         one = dolfinx.fem.form(ufl.inner(v, ufl.as_vector((1.0, 1.0, 1.0))) * ufl.dx)
@@ -223,7 +245,21 @@ class GridConvolution(DemagSolver):
         lumped.scatter_reverse(dolfinx.la.InsertMode.add)
         n = imap.size_local
         lumped_owned = lumped.array[: 3 * n].reshape(-1, 3).copy()
+        # The projection divides the points' share of a node by its exact volume: both
+        # agree to the quadrature error only if the points sample every node's support.
+        # A grid much coarser than the elements leaves nodes unsampled (field 0 there).
         work = dolfinx.fem.Function(space)
+        work.x.array[:] = np.repeat(np.asarray(AT.sum(axis=1)).ravel(), 3)
+        work.x.scatter_reverse(dolfinx.la.InsertMode.add)
+        sampled = work.x.array[: 3 * n : 3] / lumped_owned[:, 0]
+        worst = self.comm.allreduce(float(sampled.min()) if n else np.inf, op=MPI.MIN)
+        self.coverage = (worst, self.comm.allreduce(float(sampled.max()) if n else -np.inf,
+                                                    op=MPI.MAX))
+        if worst < MIN_COVERAGE:
+            raise ConfigError(
+                f"FFT stray field: the grid ({' x '.join(map(str, self.shape))} cells) is too "
+                f"coarse for the mesh: the grid points cover a node's volume by only "
+                f"{100 * worst:.0f} %; use demag.grid_size about the element size or smaller")
         self._ops[key] = (A, AT, lumped_owned, work)
         return self._ops[key]
 
@@ -270,6 +306,9 @@ class GridConvolution(DemagSolver):
             "grid_shape": list(self.shape),
             "grid_cell": [float(c) for c in self.cell],
             "grid_points_in_magnet": self.num_points,
+            "points_per_axis": list(self.points_per_axis),
+            # min and max over the nodes of (points' share) / (node volume)
+            "coverage": list(getattr(self, "coverage", (None, None))),
             "kernel_bytes": self.convolution.nbytes,
             "kernel_s": float(self.stats["kernel_s"]),
             "setup_s": float(self.stats["setup_s"]),
