@@ -176,7 +176,7 @@ class GridConvolution(DemagSolver):
         found_point, found_cell, found_bary = [], [], []
         geom = mesh.geometry.x
         gdofs = mesh.geometry.dofmaps[0]
-        chunk = 200_000
+        chunk = 50_000  # candidate pairs x 4 vertices x 3: ~100 MB of temporaries
         for start in range(0, len(points), chunk):
             pts = points[start:start + chunk]
             cand = dolfinx.geometry.compute_collisions_points(tree, pts)
@@ -227,6 +227,11 @@ class GridConvolution(DemagSolver):
                 or element.basix_element.degree != 1):
             raise ConfigError("FFT stray field: m and the field must be P1 vector functions "
                               "on the magnet mesh")
+        for A, AT, lumped_owned, work in self._ops.values():
+            # another P1 vector space with the same dof numbering: share the matrices
+            if np.array_equal(work.function_space.dofmap.list, space.dofmap.list):
+                self._ops[key] = (A, AT, lumped_owned, dolfinx.fem.Function(space))
+                return self._ops[key]
         pidx, cidx, bary = self._points
         imap = space.dofmap.index_map
         n_local = imap.size_local + imap.num_ghosts
