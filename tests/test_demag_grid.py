@@ -331,8 +331,18 @@ def test_job_with_fft_and_config_errors(tmp_path):
     assert info["status"] == "completed"
     # the grid defaults to mesh.mesh_size: 6 x 2 x 1 cells of 10 x 10 x 3 nm
     assert info["demag"]["method"] == "fft" and info["demag"]["grid_shape"] == [6, 2, 1]
+    # fewer transfer points: the same grid, a cheaper transfer
+    cfg = write_toml(tmp_path / "film2.toml", FILM + '[demag]\nmethod = "fft"\ngrid_points = 2\n')
+    res = run_cli(["llg", cfg, "--out", tmp_path / "run2"])
+    assert res.returncode == 0, res.stderr
+    info2 = json.loads((tmp_path / "run2" / "run.json").read_text())
+    assert info2["demag"]["points_per_axis"] == [2, 2, 2]
+    assert info["demag"]["points_per_axis"] == [4, 4, 4]
+    assert info2["demag"]["grid_points_in_magnet"] * 8 == info["demag"]["grid_points_in_magnet"]
     cases = {
         '[demag]\nmethod = "fembem"\ngrid_size = 1e-9\n': "demag.grid_size is a parameter",
+        '[demag]\nmethod = "fembem"\ngrid_points = 2\n': "demag.grid_points is a parameter",
+        '[demag]\nmethod = "fft"\ngrid_points = 9\n': "demag.grid_points",
         '[demag]\nmethod = "fft"\ngrid_size = [1e-9, 1e-9]\n': "3 numbers",
         '[demag]\nmethod = "fft"\ngrid_size = -1e-9\n': "demag.grid_size",
         '[demag]\nmethod = "fft"\ngrid_size = 1e-12\n': "increase demag.grid_size",

@@ -201,7 +201,8 @@ def build_demag(cfg: LlgJobConfig, mesh: dolfinx.mesh.Mesh, mm: magnets.MagnetMe
         from femhomog.micromag.demag.grid import GridConvolution
 
         grid_size = np.asarray(dc.grid_size, dtype=float) / length_scale
-        return GridConvolution(mesh, grid_size.tolist()), mesh
+        points = {} if dc.grid_points is None else {"points_per_axis": dc.grid_points}
+        return GridConvolution(mesh, grid_size.tolist(), **points), mesh
     if dc.method == "fembem":
         from femhomog.micromag.config.model import (
             FEMBEM_DEFAULT_PRECISION,
