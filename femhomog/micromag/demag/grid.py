@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 
 #: refuse grids above this many cells (the padded FFT arrays need ~600 bytes a cell)
 MAX_GRID_CELLS = 20_000_000
+#: refuse transfers with more points than this (their ownership array is one byte each)
+MAX_GRID_POINTS = 400_000_000
 #: refuse transfers whose points cover some node's volume by less than this fraction
 MIN_COVERAGE = 0.5
 
@@ -150,20 +152,44 @@ class GridConvolution(DemagSolver):
                  self.shape, self.cell, self.num_points, self.stats["setup_s"])
 
     # ------------------------------------------------------------------ setup
-    def _gauss_points(self) -> tuple[np.ndarray, np.ndarray]:
-        """The Gauss-Legendre points of every grid cell, ``(cells * q, 3)``, cell-major in
-        C order of the grid, and their weights within a cell (``q``, summing to 1)."""
-        nodes, weights = zip(*[np.polynomial.legendre.leggauss(q)
-                               for q in self.points_per_axis], strict=True)
-        axes = [(np.arange(n)[:, None] + 0.5 * (1.0 + g)[None, :]).ravel() * d + o
-                for n, g, d, o in zip(self.shape, nodes, self.cell, self.origin, strict=True)]
+    def _owned_cell_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Grid cell index range ``[lo, hi)`` per axis that overlaps this rank's owned
+        mesh cells (only their points can lie in them)."""
+        mesh = self.mesh
+        n_owned = mesh.topology.index_map(3).size_local
+        if n_owned == 0:
+            return np.zeros(3, dtype=int), np.zeros(3, dtype=int)
+        x = mesh.geometry.x[np.unique(mesh.geometry.dofmaps[0][:n_owned])]
+        lo = np.floor((x.min(axis=0) - self.origin) / self.cell - 1e-9).astype(int)
+        hi = np.ceil((x.max(axis=0) - self.origin) / self.cell + 1e-9).astype(int)
+        return np.clip(lo, 0, self.shape), np.clip(hi, 0, self.shape)
+
+    def _gauss_points(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Gauss-Legendre points of the grid cells ``[lo, hi)`` (per axis) and their
+        global indices ``cell * q + point`` (cells numbered in C order of the grid)."""
+        nodes, _ = zip(*[np.polynomial.legendre.leggauss(q) for q in self.points_per_axis],
+                       strict=True)
         qx, qy, qz = self.points_per_axis
+        nx, ny, nz = (int(h - l) for l, h in zip(lo, hi, strict=True))
+        if nx * ny * nz == 0:
+            return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
+        axes = [((np.arange(l, h)[:, None] + 0.5 * (1.0 + g)[None, :]).ravel() * d + o)
+                for l, h, g, d, o in zip(lo, hi, nodes, self.cell, self.origin, strict=True)]
         # index (i, a, j, b, k, c) -> cell (i, j, k), point (a, b, c)
         X, Y, Z = np.meshgrid(*axes, indexing="ij")
-        pts = np.stack([X, Y, Z], axis=-1).reshape(self.shape[0], qx, self.shape[1], qy,
-                                                    self.shape[2], qz, 3)
-        w = np.einsum("a,b,c->abc", *[0.5 * wk for wk in weights]).ravel()
-        return pts.transpose(0, 2, 4, 1, 3, 5, 6).reshape(-1, 3), w
+        pts = np.stack([X, Y, Z], axis=-1).reshape(nx, qx, ny, qy, nz, qz, 3)
+        pts = pts.transpose(0, 2, 4, 1, 3, 5, 6).reshape(-1, 3)
+        i, j, k = np.meshgrid(*(np.arange(l, h) for l, h in zip(lo, hi, strict=True)),
+                              indexing="ij")
+        cell = np.ravel_multi_index((i.ravel(), j.ravel(), k.ravel()), self.shape)
+        q = qx * qy * qz
+        index = (cell[:, None].astype(np.int64) * q + np.arange(q)[None, :]).ravel()
+        return pts, index
+
+    def _point_weights_in_cell(self) -> np.ndarray:
+        """Weights of a cell's points in the order of :meth:`_gauss_points` (sum 1)."""
+        weights = [0.5 * np.polynomial.legendre.leggauss(q)[1] for q in self.points_per_axis]
+        return np.einsum("a,b,c->abc", *weights).ravel()
 
     def _locate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points inside this rank's owned cells: their indices, cells and barycentric
@@ -204,14 +230,25 @@ class GridConvolution(DemagSolver):
 
     def _setup_transfer(self) -> None:
         """The grid points inside the magnet, each found by exactly one rank."""
-        points, self._point_weights = self._gauss_points()
-        pidx, cidx, bary = self._locate(points)
+        self._point_weights = self._point_weights_in_cell()
+        total = int(np.prod(self.shape)) * self._point_weights.size
+        if total > MAX_GRID_POINTS:
+            raise ConfigError(
+                f"FFT stray field: {total:,} transfer points ({' x '.join(map(str, self.shape))} "
+                f"cells x {self._point_weights.size}), above {MAX_GRID_POINTS:,}; increase "
+                "demag.grid_size or reduce demag.grid_points")
+        points, index = self._gauss_points(*self._owned_cell_range())
+        found, cidx, bary = self._locate(points)
+        pidx = index[found]
+        del points, index
         # a point on a face between two ranks' cells belongs to the lowest rank
-        rank = np.full(len(points), self.comm.size, dtype=np.int32)
+        dtype = np.uint8 if self.comm.size < 255 else np.int32
+        rank = np.full(total, min(self.comm.size, np.iinfo(dtype).max), dtype=dtype)
         rank[pidx] = self.comm.rank
         owner = np.empty_like(rank)
         self.comm.Allreduce(rank, owner, op=MPI.MIN)
         mine = owner[pidx] == self.comm.rank
+        del rank, owner
         self._points = (pidx[mine], cidx[mine], bary[mine])
         self.num_points = int(self.comm.allreduce(int(mine.sum())))
         self._ops: dict[int, tuple[Any, ...]] = {}
