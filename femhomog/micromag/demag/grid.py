@@ -127,6 +127,7 @@ class GridConvolution(DemagSolver):
         self.origin = lo
         self.shape = grid_shape(hi - lo, h)
         self.cell = (hi - lo) / np.array(self.shape)
+        self._volume = float(np.prod(self.cell))
         cells = int(np.prod(self.shape))
         if cells > MAX_GRID_CELLS:
             raise ConfigError(
@@ -279,8 +280,9 @@ class GridConvolution(DemagSolver):
             ((bary * self._point_weights[pidx % q, None]).ravel(),
              (np.repeat(pidx // q, 4), dofs.ravel())),
             shape=(int(np.prod(self.shape)), n_local))
-        # the adjoint with the point weights |cell| w_p: sum_p |cell| w_p phi_i(x_p) H_c(p)
-        AT = (A.T * float(np.prod(self.cell))).tocsr()
+        # the adjoint with the point weights |cell| w_p: sum_p |cell| w_p phi_i(x_p) H_c(p),
+        # applied as |cell| A^T (a transposed view: no second matrix in memory)
+        AT = A.T
         v = ufl.TestFunction(space)
         one = dolfinx.fem.form(ufl.inner(v, ufl.as_vector((1.0, 1.0, 1.0))) * ufl.dx)
         lumped = dolfinx.fem.assemble_vector(one)
@@ -291,7 +293,7 @@ class GridConvolution(DemagSolver):
         # agree to the quadrature error only if the points sample every node's support.
         # A grid much coarser than the elements leaves nodes unsampled (field 0 there).
         work = dolfinx.fem.Function(space)
-        work.x.array[:] = np.repeat(np.asarray(AT.sum(axis=1)).ravel(), 3)
+        work.x.array[:] = np.repeat(self._volume * np.asarray(AT.sum(axis=1)).ravel(), 3)
         work.x.scatter_reverse(dolfinx.la.InsertMode.add)
         sampled = work.x.array[: 3 * n : 3] / lumped_owned[:, 0]
         worst = self.comm.allreduce(float(sampled.min()) if n else np.inf, op=MPI.MIN)
@@ -328,7 +330,7 @@ class GridConvolution(DemagSolver):
         t1 = time.perf_counter()
         H = self.convolution.field(M).reshape(3, -1)
         t2 = time.perf_counter()
-        work.x.array[:] = (AT @ H.T).ravel()
+        work.x.array[:] = (AT @ (self._volume * H.T)).ravel()
         work.x.scatter_reverse(dolfinx.la.InsertMode.add)
         n = lumped_owned.shape[0]
         out.x.array[: 3 * n] = (work.x.array[: 3 * n].reshape(-1, 3) / lumped_owned).ravel()
