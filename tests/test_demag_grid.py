@@ -35,7 +35,6 @@ import ufl
 from mpi4py import MPI
 
 from femhomog.meshes import magnets
-from femhomog.micromag.demag import StrayField
 from femhomog.micromag.demag.analytic import prism_demag_factors
 from femhomog.micromag.demag.fembem import FredkinKoehler
 from femhomog.micromag.demag.grid import GridConvolution, grid_shape
@@ -48,9 +47,6 @@ from femhomog.micromag.demag.newell import (
     newell_f,
     newell_g,
 )
-from femhomog.micromag.problem import LLGProblem
-from femhomog.micromag.tangent_plane import TangentPlaneIntegrator
-from femhomog.micromag.terms import Exchange
 
 
 def box(comm, lengths, cells):
@@ -261,20 +257,10 @@ def test_approaches_fembem():
 
 def test_llg_with_fft_stray_field_dissipates():
     """Damped LLG, exchange + FFT stray field: E decreases, ``|m| = 1``."""
+    from test_demag_fembem import assert_damped_llg_dissipates
+
     mesh = box(MPI.COMM_WORLD, (1.0, 1.0, 1.0), (4, 4, 4))
-    demag = StrayField(solver=GridConvolution(mesh, 0.25))
-    prob = LLGProblem(mesh, [Exchange(0.05), demag], 0.5, m0=swirl, normalize=True)
-    stepper = TangentPlaneIntegrator(prob, theta=1.0)
-    e = [prob.energies()]
-    for _ in range(8):
-        stepper.step(0.05)
-        assert prob.norm_deviation() < 1e-10
-        e.append(prob.energies())
-    total = np.array([x["total"] for x in e])
-    assert np.all(np.diff(total) < 0), total
-    assert total[-1] < 0.9 * total[0]
-    assert all(x["demag"] > 0 for x in e)
-    info = demag.describe()
+    info = assert_damped_llg_dissipates(GridConvolution(mesh, 0.25)).describe()
     assert info["method"] == "fft" and info["grid_shape"] == [4, 4, 4]
     assert info["evaluations"] > 0
 
